@@ -1,0 +1,1 @@
+# sam build targets (build-<LogicalId>), see template.yaml

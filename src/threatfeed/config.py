@@ -1,0 +1,72 @@
+"""The one place that reads the environment the template gives each function.
+
+Values are parsed and range-checked once, so a mistyped parameter fails at the first state with a message
+that names the variable, instead of deep inside a stage.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from threatfeed.errors import ConfigError
+
+DEFAULT_DAYS_REQUESTED = 7
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings shared by every stage."""
+
+    bucket: str
+    stack_name: str
+    catalogue_parameter: str
+    regions: tuple[str, ...]
+    days_requested: int
+    allow_http_loopback: bool
+
+    @property
+    def owner_tag_value(self) -> str:
+        """The value of the ``threatfeed:stack`` tag on every GuardDuty list this stack creates."""
+        return self.stack_name
+
+
+OWNER_TAG_KEY = "threatfeed:stack"
+
+
+def _int_in_range(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number; set it to {low}..{high}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is outside {low}..{high}; redeploy with a value in range")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``env`` (the process environment by default)."""
+    env = os.environ if env is None else env
+    regions = tuple(r.strip() for r in env.get("THREATFEED_REGIONS", "").split(",") if r.strip())
+    if not regions:
+        fallback = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        regions = (fallback,) if fallback else ()
+    return Settings(
+        bucket=env.get("THREATFEED_BUCKET", ""),
+        stack_name=env.get("THREATFEED_STACK_NAME", "threatfeed"),
+        catalogue_parameter=env.get("THREATFEED_CATALOGUE_PARAMETER", ""),
+        regions=regions,
+        days_requested=_int_in_range(env, "THREATFEED_DAYS_REQUESTED", DEFAULT_DAYS_REQUESTED, 1, 30),
+        allow_http_loopback=env.get("THREATFEED_ALLOW_HTTP_LOOPBACK", "").lower() == "true",
+    )
+
+
+def require(value: str, name: str) -> str:
+    """Return ``value`` or fail naming the missing variable."""
+    if not value:
+        raise ConfigError(f"{name} is not set; deploy with template.yaml, which sets it")
+    return value
