@@ -1,0 +1,45 @@
+"""Publish handler: create/update the project's GuardDuty lists in one Region, poll them, or summarize the run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from threatfeed.aws import client
+from threatfeed.config import load_settings, require
+from threatfeed.pipeline.publish import check_region, publish_region, summarize_run
+from threatfeed.storage import Store
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(correlation_id_path="run.id")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = load_settings()
+    action = event.get("action")
+    if action == "publish":
+        region = event["region"]
+        result = publish_region(
+            client("guardduty", region), region, event["run"], event["lists"], stack_name=settings.stack_name
+        )
+    elif action == "check":
+        region = event["region"]
+        result = check_region(
+            client("guardduty", region),
+            region,
+            settings.stack_name,
+            event["lists"],
+            int(event.get("checks", 0)),
+        )
+    elif action == "summarize":
+        store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))
+        result = summarize_run(
+            event["run"], event["fetched"], event["transform"], event["published"], store=store
+        )
+    else:
+        raise ValueError(
+            f"Unknown publish action {action!r}; the state machine sends publish, check or summarize"
+        )
+    logger.info(f"{action} done", extra={"result": {k: v for k, v in result.items() if k != "lists"}})
+    return result

@@ -1,0 +1,146 @@
+"""Run the real Lambda handlers in-process when moto's Lambda is invoked (no Docker here).
+
+moto keeps each function as CloudFormation created it from template.yaml, environment variables included;
+we replace only the last step, starting a container, by importing ``functions/<name>/app.py`` and calling
+its handler with exactly that environment. ``os.environ`` is process-wide, so invocations of *different*
+functions are serialized while concurrent invocations of the *same* function (a Map state's iterations)
+run together.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+_ENV_KEEP = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+class FunctionEnvironments:
+    """Gives each invocation its function's environment, one function at a time."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._current: str | None = None
+        self._active = 0
+        self._saved: dict[str, str] = {}
+
+    @contextmanager
+    def use(self, function_name: str, environment: dict[str, str]) -> Iterator[None]:
+        with self._cond:
+            while self._current not in (None, function_name):
+                self._cond.wait()
+            if self._current is None:
+                self._saved = dict(os.environ)
+                for key, value in environment.items():
+                    if key not in _ENV_KEEP:
+                        os.environ[key] = str(value)
+                self._current = function_name
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                if self._active == 0:
+                    os.environ.clear()
+                    os.environ.update(self._saved)
+                    self._current = None
+                    self._cond.notify_all()
+
+
+class HandlerRegistry:
+    """Maps moto's functions to handler files and invokes them."""
+
+    def __init__(
+        self, code_dirs: dict[str, Path], *, on_log: Callable[[str, str], None] | None = None
+    ) -> None:
+        self._code_dirs = code_dirs  # function name -> folder holding app.py
+        self._modules: dict[str, ModuleType] = {}
+        self._lock = threading.Lock()
+        self._envs = FunctionEnvironments()
+        self.on_log = on_log
+        self.invocations: list[tuple[str, str]] = []  # (function name, outcome)
+
+    def _module(self, function_name: str, handler: str) -> Callable[..., Any]:
+        module_file, _, attribute = handler.rpartition(".")
+        with self._lock:
+            module = self._modules.get(function_name)
+            if module is None:
+                path = self._code_dirs[function_name] / f"{module_file}.py"
+                spec = importlib.util.spec_from_file_location(f"threatfeed_lambda_{function_name}", path)
+                assert spec and spec.loader
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                self._modules[function_name] = module
+        return getattr(module, attribute)
+
+    def invoke(self, fn: Any, event: Any) -> tuple[str, bool, str]:
+        """What moto's ``LambdaFunction._invoke_lambda`` returns: (payload, errored, logs)."""
+        if isinstance(event, str | bytes):
+            event = json.loads(event or "{}")
+        name = fn.function_name
+        environment = {
+            **fn.environment_vars,
+            "AWS_REGION": fn.region,
+            "AWS_DEFAULT_REGION": fn.region,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+        }
+        context = LambdaContext(name, fn.function_arn, int(fn.memory_size or 128), str(uuid.uuid4()))
+        with self._envs.use(name, environment):
+            handler = self._module(name, fn.handler)
+            try:
+                result = handler(event, context)
+            except Exception as error:  # the Lambda runtime's error shape
+                payload = {
+                    "errorMessage": str(error),
+                    "errorType": type(error).__name__,
+                    "stackTrace": traceback.format_exception(error)[-6:],
+                }
+                self.invocations.append((name, type(error).__name__))
+                return json.dumps(payload), True, ""
+        self.invocations.append((name, "ok"))
+        return json.dumps(result, default=str), False, ""
+
+
+@contextmanager
+def handlers_installed(registry: HandlerRegistry) -> Iterator[None]:
+    """Route moto's Lambda invocations to ``registry`` for the duration of the block."""
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction._invoke_lambda
+
+    def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        return registry.invoke(self, event)
+
+    LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]

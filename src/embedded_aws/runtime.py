@@ -1,0 +1,282 @@
+"""The embedded AWS: moto with its ASL interpreter running the real state machine and the real handlers.
+
+One object, used by ``threatfeed local run``, the demo and the tests:
+
+* moto in-process (decorator mode) with ``execute_state_machine`` on, plus the GuardDuty list backend that
+  moto lacks (``embedded_aws.guardduty``);
+* template.yaml deployed into moto's CloudFormation (``embedded_aws.stack``), so functions, their
+  environment, the bucket, topic, secret and catalogue are the template's own;
+* the state machine created from ``statemachine/`` with the template's ``DefinitionSubstitutions``;
+* Lambda invocations answered by the real handlers (``embedded_aws.lambdas``);
+* a loopback feed server replaying the bundled samples, and GuardDuty detectors in every Region.
+
+The only deliberate differences from a deployment: feeds are served over http on 127.0.0.1
+(``THREATFEED_ALLOW_HTTP_LOOPBACK=true`` is added to the fetch function), and the catalogue points at them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO_ROOT / "template.yaml"
+DEMO_PUBLIC_KEY = "demo-public-key"
+DEMO_PRIVATE_KEY = "demo-private-key-0123456789"
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+}
+
+
+@dataclass
+class ExecutionResult:
+    """An execution as the console shows it: status, output, and its history events."""
+
+    arn: str
+    name: str
+    status: str
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def entered_states(self) -> list[str]:
+        return [
+            e["stateEnteredEventDetails"]["name"] for e in self.events if e["type"].endswith("StateEntered")
+        ]
+
+
+def demo_catalogue(feed_server: Any, secret_arn: str) -> dict[str, Any]:
+    """The sample feeds: iSIGHT (signed, over the loopback server) plus two public-list shapes."""
+    return {
+        "feeds": [
+            {
+                "name": "isight",
+                "type": "isight",
+                "url": feed_server.url(""),
+                "secret": secret_arn,
+                "format": "fireeye",
+                "enabled": True,
+                "options": {},
+            },
+            {
+                "name": "blocklist",
+                "type": "http_list",
+                "url": feed_server.url("/samples/blocklist.txt"),
+                "format": "txt",
+                "enabled": True,
+                "options": {},
+            },
+            {
+                "name": "csv-list",
+                "type": "http_list",
+                "url": feed_server.url("/samples/indicators.csv"),
+                "format": "csv",
+                "enabled": True,
+                "options": {"column": "indicator"},
+            },
+        ]
+    }
+
+
+class EmbeddedAws:
+    """Start with ``with EmbeddedAws() as aws:``; everything stops and the environment is restored on exit."""
+
+    def __init__(
+        self,
+        *,
+        regions: Sequence[str] = ("us-east-1", "eu-west-1"),
+        stack_region: str = "us-east-1",
+        stack_name: str = "threatfeed",
+        parameters: dict[str, str] | None = None,
+        catalogue: Callable[[Any, str], dict[str, Any]] | None = demo_catalogue,
+        retry_sleep: bool = True,
+    ) -> None:
+        self.regions = list(regions)
+        self.stack_region = stack_region
+        self.stack_name = stack_name
+        self.parameters = {
+            "PublicKey": DEMO_PUBLIC_KEY,
+            "PrivateKey": DEMO_PRIVATE_KEY,
+            "Regions": ",".join(self.regions),
+            "ActivationPollSeconds": "1",
+            **(parameters or {}),
+        }
+        self._catalogue = catalogue
+        self._retry_sleep = retry_sleep
+        self._stack = ExitStack()
+        self._names = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> EmbeddedAws:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        from moto import mock_aws
+
+        from embedded_aws import guardduty
+        from embedded_aws.feed_server import FeedServer
+        from embedded_aws.lambdas import HandlerRegistry, handlers_installed
+        from embedded_aws.stack import deploy_stack
+        from threatfeed.aws import reset_clients
+
+        self._stack.enter_context(
+            _environment({**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.stack_region})
+        )
+        guardduty.install()
+        self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        reset_clients()
+        self._stack.callback(reset_clients)
+        if not self._retry_sleep:
+            self._stack.enter_context(_no_retry_sleep())
+
+        self.feed_server = self._stack.enter_context(
+            FeedServer(isight_keys={DEMO_PUBLIC_KEY: DEMO_PRIVATE_KEY})
+        )
+        for region in self.regions:
+            self.client("guardduty", region).create_detector(Enable=True)
+
+        self.stack = deploy_stack(
+            TEMPLATE, stack_name=self.stack_name, region=self.stack_region, parameters=self.parameters
+        )
+        self.registry = HandlerRegistry(
+            {f.name: REPO_ROOT / f.code_dir for f in self.stack.functions.values()}
+        )
+        self._stack.enter_context(handlers_installed(self.registry))
+        self._allow_loopback_feeds()
+        if self._catalogue is not None:
+            self.put_catalogue(self._catalogue(self.feed_server, self.stack.secret_arn))
+
+    def _allow_loopback_feeds(self) -> None:
+        lam = self.client("lambda")
+        fetch = self.stack.functions["FetchFunction"]
+        env = {**fetch.environment, "THREATFEED_ALLOW_HTTP_LOOPBACK": "true"}
+        lam.update_function_configuration(FunctionName=fetch.name, Environment={"Variables": env})
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def client(self, service: str, region: str | None = None) -> Any:
+        import boto3
+
+        return boto3.client(service, region_name=region or self.stack_region)
+
+    def put_catalogue(self, catalogue: dict[str, Any]) -> None:
+        self.client("ssm").put_parameter(
+            Name=self.stack.catalogue_parameter, Value=json.dumps(catalogue), Type="String", Overwrite=True
+        )
+
+    def next_name(self, prefix: str = "local") -> str:
+        self._names += 1
+        return f"{prefix}-{time.strftime('%Y%m%dT%H%M%S')}-{self._names}"
+
+    # -- executions ------------------------------------------------------------------------------
+    def start(self, execution_input: dict[str, Any] | None = None, *, name: str | None = None) -> str:
+        """Start an execution (always named: moto needs it) and return its ARN."""
+        sfn = self.client("stepfunctions")
+        response = sfn.start_execution(
+            stateMachineArn=self.stack.state_machine_arn,
+            name=name or self.next_name(),
+            input=json.dumps(execution_input or {"trigger": "manual"}),
+        )
+        return response["executionArn"]
+
+    def history(self, arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def wait(
+        self, arn: str, *, timeout: float = 300, on_event: Callable[[dict[str, Any]], None] | None = None
+    ) -> ExecutionResult:
+        """Wait for the execution to end, passing each new history event to ``on_event`` as it happens."""
+        sfn = self.client("stepfunctions")
+        seen = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            described = sfn.describe_execution(executionArn=arn)
+            if on_event is not None:
+                events = self.history(arn)
+                for event in events[seen:]:
+                    on_event(event)
+                seen = len(events)
+            if described["status"] in TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {arn} still {described['status']} after {timeout} s")
+            time.sleep(0.05)
+        output = described.get("output")
+        return ExecutionResult(
+            arn=arn,
+            name=described["name"],
+            status=described["status"],
+            output=json.loads(output) if output else None,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            events=self.history(arn),
+        )
+
+    def run(
+        self,
+        execution_input: dict[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        timeout: float = 300,
+    ) -> ExecutionResult:
+        return self.wait(self.start(execution_input, name=name), on_event=on_event, timeout=timeout)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def _no_retry_sleep() -> Iterator[None]:
+    """Make the ASL interpreter's Retry back-off instant (tests): moto really sleeps between attempts.
+
+    Only the retrier module's view of ``time`` is replaced, never the process-wide ``time.sleep``.
+    """
+    import types
+
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    original = retrier_decl.time
+    retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: None)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        retrier_decl.time = original  # type: ignore[assignment]

@@ -1,0 +1,225 @@
+"""GuardDuty list management: find the detector, find the project's own lists, create or update and activate.
+
+threatfeed only ever modifies lists it created: each carries the tag ``threatfeed:stack = <stack name>`` and
+a stable name. A list with the same name but without that tag belongs to someone else and stops the publish
+with an error that says so; lists with other names are never read beyond their name and tags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from threatfeed.aws import aws_errors, error_code
+from threatfeed.config import OWNER_TAG_KEY
+from threatfeed.errors import AwsThrottled, ListRejected
+
+BUSY_STATES = frozenset({"ACTIVATING", "DEACTIVATING", "DELETE_PENDING"})
+"""GuardDuty refuses any change to a list in these states."""
+
+
+@dataclass(frozen=True)
+class SetApi:
+    """The GuardDuty operations of one kind of list (their names differ only by the kind)."""
+
+    set_type: str
+    create: str
+    get: str
+    list: str
+    update: str
+    id_param: str
+    ids_field: str
+
+
+SET_APIS = {
+    "threat_intel_set": SetApi(
+        "threat_intel_set",
+        "create_threat_intel_set",
+        "get_threat_intel_set",
+        "list_threat_intel_sets",
+        "update_threat_intel_set",
+        "ThreatIntelSetId",
+        "ThreatIntelSetIds",
+    ),
+    "threat_entity_set": SetApi(
+        "threat_entity_set",
+        "create_threat_entity_set",
+        "get_threat_entity_set",
+        "list_threat_entity_sets",
+        "update_threat_entity_set",
+        "ThreatEntitySetId",
+        "ThreatEntitySetIds",
+    ),
+}
+
+
+def s3_location(bucket: str, key: str) -> str:
+    """The Location form GuardDuty documents for an object in S3."""
+    return f"https://s3.amazonaws.com/{bucket}/{key}"
+
+
+def list_name(stack_name: str, kind: str, index: int) -> str:
+    """Stable list name: the same stack always updates the same list instead of filling the six slots."""
+    return f"threatfeed-{stack_name}-{kind}-{index + 1}"[:300]
+
+
+def find_detector(gd: Any, region: str) -> str:
+    """The Region's detector id; GuardDuty allows one per Region."""
+    with aws_errors(f"GuardDuty in {region}"):
+        ids = gd.list_detectors().get("DetectorIds", [])
+    if not ids:
+        raise ListRejected(
+            f"GuardDuty is not enabled in {region} (no detector): enable it there in the administrator "
+            "account, or remove the Region from the Regions parameter"
+        )
+    return ids[0]
+
+
+def _iter_set_ids(gd: Any, api: SetApi, detector_id: str, region: str) -> Iterator[str]:
+    token = None
+    while True:
+        kwargs: dict[str, Any] = {"DetectorId": detector_id, "MaxResults": 50}
+        if token:
+            kwargs["NextToken"] = token
+        with aws_errors(f"GuardDuty in {region}"):
+            page = getattr(gd, api.list)(**kwargs)
+        yield from page.get(api.ids_field, [])
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+@dataclass
+class ListState:
+    """What a Region's GuardDuty holds for one of the project's lists; small enough for a state payload."""
+
+    name: str
+    kind: str
+    set_type: str
+    id: str
+    status: str
+    location: str
+    sha256: str
+    action: str = "none"
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if v is not None}
+        return out
+
+
+class GuardDutyLists:
+    """The project's lists in one Region."""
+
+    def __init__(self, gd: Any, region: str, stack_name: str) -> None:
+        self._gd = gd
+        self.region = region
+        self.stack_name = stack_name
+        self.detector_id = find_detector(gd, region)
+
+    def _get(self, api: SetApi, set_id: str) -> dict[str, Any]:
+        with aws_errors(f"GuardDuty in {self.region}"):
+            return getattr(self._gd, api.get)(DetectorId=self.detector_id, **{api.id_param: set_id})
+
+    def find_by_name(self, api: SetApi, name: str) -> tuple[str, dict[str, Any]] | None:
+        for set_id in _iter_set_ids(self._gd, api, self.detector_id, self.region):
+            info = self._get(api, set_id)
+            if info.get("Name") == name:
+                return set_id, info
+        return None
+
+    def owns(self, info: dict[str, Any]) -> bool:
+        return info.get("Tags", {}).get(OWNER_TAG_KEY) == self.stack_name
+
+    def publish(self, spec: dict[str, Any], *, force: bool, run_id: str) -> ListState:
+        """Create the list, or point the existing one at ``spec``'s object and activate it again.
+
+        GuardDuty reads the object only when a list is activated, so an update always passes
+        ``Activate=True``; an unchanged, ACTIVE list is left alone unless ``force``.
+        """
+        api = SET_APIS[spec["set_type"]]
+        name = spec["name"]
+        location = s3_location(spec["bucket"], spec["key"])
+        found = self.find_by_name(api, name)
+        what = f"{api.set_type} {name!r} in {self.region}"
+        if found is None:
+            token = hashlib.sha256(f"{run_id}/{self.region}/{name}".encode()).hexdigest()[:64]
+            try:
+                with aws_errors(f"GuardDuty in {self.region}"):
+                    created = getattr(self._gd, api.create)(
+                        DetectorId=self.detector_id,
+                        Name=name,
+                        Format=spec.get("format", "TXT"),
+                        Location=location,
+                        Activate=True,
+                        ClientToken=token,
+                        Tags={OWNER_TAG_KEY: self.stack_name},
+                    )
+            except Exception as error:
+                raise _rejected(error, what, creating=True) from error
+            return ListState(
+                name,
+                spec["kind"],
+                api.set_type,
+                created[api.id_param],
+                "ACTIVATING",
+                location,
+                spec["sha256"],
+                action="created",
+            )
+        set_id, info = found
+        if not self.owns(info):
+            raise ListRejected(
+                f"{what} exists but was not created by threatfeed stack {self.stack_name!r} (no "
+                f"{OWNER_TAG_KEY} tag); threatfeed never modifies lists it did not create: rename or delete "
+                "that list, or deploy threatfeed under another stack name"
+            )
+        status = info.get("Status", "")
+        if status in BUSY_STATES:
+            raise AwsThrottled(f"{what} is {status}; GuardDuty allows no change until it settles, retrying")
+        if info.get("Location") == location and status == "ACTIVE" and not force:
+            return ListState(
+                name, spec["kind"], api.set_type, set_id, status, location, spec["sha256"], action="unchanged"
+            )
+        try:
+            with aws_errors(f"GuardDuty in {self.region}"):
+                getattr(self._gd, api.update)(
+                    DetectorId=self.detector_id, Location=location, Activate=True, **{api.id_param: set_id}
+                )
+        except Exception as error:
+            raise _rejected(error, what, creating=False) from error
+        return ListState(
+            name, spec["kind"], api.set_type, set_id, "ACTIVATING", location, spec["sha256"], action="updated"
+        )
+
+    def refresh(self, state: dict[str, Any]) -> ListState:
+        """Read a list's status again (the state machine's polling step)."""
+        api = SET_APIS[state["set_type"]]
+        info = self._get(api, state["id"])
+        current = ListState(**{**state, "status": info.get("Status", "UNKNOWN")})
+        if current.status == "ERROR":
+            details = info.get("ErrorDetails") or {}
+            current.error = f"GuardDuty put {api.set_type} {state['name']!r} in {self.region} into ERROR" + (
+                f": {details.get('ErrorCode', '')} {details.get('ErrorMessage', '')}".rstrip()
+                if details
+                else "; GuardDuty gives no detail for IP lists: check the object at " + state["location"]
+            )
+        return current
+
+
+def _rejected(error: Exception, what: str, *, creating: bool) -> Exception:
+    """Explain GuardDuty's refusals (quota, validation) in terms of what to do; pass other errors on."""
+    from botocore.exceptions import ClientError
+
+    if not isinstance(error, ClientError) or error_code(error) != "BadRequestException":
+        return error
+    message = error.response.get("Error", {}).get("Message", "")
+    hint = ""
+    if creating and ("limit" in message.lower() or "maximum" in message.lower()):
+        hint = (
+            " GuardDuty allows 6 threat lists per Region: delete an unused list there, or lower the number "
+            "of lists threatfeed publishes."
+        )
+    return ListRejected(f"GuardDuty refused {what}: {message}.{hint} The previous list stays in use.")

@@ -1,0 +1,55 @@
+"""Fetch: download one feed and keep its body in S3, returning only a pointer (bodies never enter state)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from threatfeed.catalogue import FeedEntry
+from threatfeed.config import Settings
+from threatfeed.feeds import fetch_feed
+from threatfeed.storage import Store, raw_key, sha256_hex
+
+
+def parse_time(value: str) -> datetime:
+    """Step Functions' ``$$.Execution.StartTime`` (ISO 8601, ``Z`` suffix)."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def fetch_feed_to_s3(
+    feed: Mapping[str, Any],
+    run: Mapping[str, Any],
+    *,
+    settings: Settings,
+    store: Store,
+    get_secret: Callable[[str], Mapping[str, str]],
+) -> dict[str, Any]:
+    """Download ``feed`` as of the run's start time and store its body under the run's raw prefix.
+
+    The outcome is ``ok`` (entries to parse) or ``empty`` (204 or an empty body): the transform keeps an
+    empty feed's previous contribution rather than shrinking the list.
+    """
+    entry = FeedEntry(**feed)
+    secret = get_secret(entry.secret) if entry.secret else None
+    days = int(entry.options.get("days_requested", settings.days_requested))
+    fetched = fetch_feed(
+        entry, now=parse_time(run["started_at"]), days_requested=days, secret=secret, settings=settings
+    )
+    digest = sha256_hex(fetched.body)
+    pointer = store.put_bytes(
+        raw_key(run["id"], entry.name),
+        fetched.body,
+        content_type=fetched.content_type or "application/octet-stream",
+        metadata={"status": str(fetched.status), "sha256": digest, "source": fetched.source_url[:1024]},
+    )
+    return {
+        "feed": entry.name,
+        "outcome": "ok" if fetched.body.strip() else "empty",
+        "status": fetched.status,
+        "format": entry.format,
+        "options": dict(entry.options),
+        "bytes": len(fetched.body),
+        "sha256": digest,
+        "raw": pointer.as_dict(),
+    }

@@ -1,0 +1,167 @@
+"""Publish: put the run's lists into GuardDuty in one Region, check their status, and summarize the run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from threatfeed.guardduty import GuardDutyLists
+from threatfeed.storage import Store, published_key
+
+
+def publish_region(
+    gd: Any, region: str, run: Mapping[str, Any], lists: Sequence[Mapping[str, Any]], *, stack_name: str
+) -> dict[str, Any]:
+    """Create or update each of the project's lists in ``region``; the state machine then polls their status."""
+    target = GuardDutyLists(gd, region, stack_name)
+    states = [target.publish(spec, force=bool(run.get("force")), run_id=run["id"]) for spec in lists]
+    return _region_result(region, target.detector_id, [s.as_dict() for s in states], checks=0)
+
+
+def check_region(
+    gd: Any, region: str, stack_name: str, lists: Sequence[Mapping[str, Any]], checks: int
+) -> dict[str, Any]:
+    """Read the status of the lists published in ``region`` (one step of the Wait/Choice loop)."""
+    target = GuardDutyLists(gd, region, stack_name)
+    states = [target.refresh(dict(state)).as_dict() for state in lists]
+    return _region_result(region, target.detector_id, states, checks=checks)
+
+
+def _region_result(
+    region: str, detector_id: str, lists: list[dict[str, Any]], *, checks: int
+) -> dict[str, Any]:
+    errors = [item["error"] for item in lists if item.get("status") == "ERROR"]
+    pending = not errors and any(item.get("status") == "ACTIVATING" for item in lists)
+    if errors:
+        outcome = "failed"
+    elif pending:
+        outcome = "activating"
+    elif lists and all(item.get("action") == "unchanged" for item in lists):
+        outcome = "unchanged"
+    else:
+        outcome = "published"
+    result: dict[str, Any] = {
+        "region": region,
+        "detector_id": detector_id,
+        "outcome": outcome,
+        "pending": pending,
+        "checks": checks,
+        "lists": lists,
+    }
+    if errors:
+        result["error"] = "ListInError"
+        result["cause"] = "; ".join(errors)
+    return result
+
+
+def summarize_run(
+    run: Mapping[str, Any],
+    fetched: Sequence[Mapping[str, Any]],
+    transform: Mapping[str, Any],
+    published: Sequence[Mapping[str, Any]],
+    *,
+    store: Store,
+) -> dict[str, Any]:
+    """The run's output: feeds and counts, per-Region lists and status, the manifest; ``ok`` false on any failure.
+
+    Also records, per list, the content GuardDuty now uses in at least one Region: the next run compares
+    against it to detect unchanged content.
+    """
+    feed_stats = transform.get("feeds", {})
+    feeds: dict[str, Any] = {}
+    for result in fetched:
+        name = result["feed"]
+        entry: dict[str, Any] = {"outcome": result.get("outcome", "failed")}
+        entry.update(feed_stats.get(name, {}))
+        if result.get("outcome") == "failed":
+            entry["error"] = result.get("error")
+            entry["cause"] = _first_line(result.get("cause"))
+        feeds[name] = entry
+
+    regions: dict[str, Any] = {}
+    for result in published:
+        regions[result["region"]] = {
+            "outcome": result.get("outcome"),
+            "lists": [
+                {k: item.get(k) for k in ("name", "kind", "id", "status", "action", "sha256", "location")}
+                for item in result.get("lists", [])
+            ],
+            **(
+                {"error": result["error"], "cause": _first_line(result.get("cause"))}
+                if result.get("error")
+                else {}
+            ),
+        }
+
+    active: dict[tuple[str, int], dict[str, Any]] = {}
+    for spec in transform.get("lists", []):
+        in_use = any(
+            item.get("status") == "ACTIVE"
+            and item.get("sha256") == spec["sha256"]
+            and item.get("name") == spec["name"]
+            for result in published
+            for item in result.get("lists", [])
+        )
+        if in_use:
+            active[(spec["kind"], spec["index"])] = spec
+    for (kind, index), spec in active.items():
+        store.put_json(
+            published_key(kind, index),
+            {
+                "sha256": spec["sha256"],
+                "key": spec["key"],
+                "entries": spec["entries"],
+                "run": run["id"],
+                "manifest": transform.get("manifest"),
+            },
+        )
+
+    failed_feeds = [name for name, entry in feeds.items() if entry["outcome"] == "failed"]
+    failed_regions = [name for name, entry in regions.items() if entry["outcome"] == "failed"]
+    failure = None
+    if failed_regions:
+        failure = {
+            "state": "PublishLists",
+            "error": "RegionsFailed",
+            "cause": "; ".join(
+                f"{r}: {regions[r].get('error')}: {regions[r].get('cause')}" for r in failed_regions
+            ),
+        }
+    elif failed_feeds:
+        failure = {
+            "state": "FetchFeed",
+            "error": "FeedsFailed",
+            "cause": "; ".join(f"{f}: {feeds[f].get('error')}: {feeds[f].get('cause')}" for f in failed_feeds)
+            + " (their previous entries were kept)",
+        }
+
+    manifest = transform.get("manifest") or {}
+    summary: dict[str, Any] = {
+        "run": run["id"],
+        "trigger": run.get("trigger"),
+        "ok": failure is None,
+        "published": bool(transform.get("publish")),
+        "reason": transform.get("reason", ""),
+        "feeds": feeds,
+        "regions": regions,
+        "manifest": f"s3://{manifest['bucket']}/{manifest['key']}" if manifest else None,
+    }
+    if failure:
+        summary["failure"] = failure
+    return summary
+
+
+def _first_line(text: Any) -> str:
+    """Lambda error causes are JSON with a stack trace; the notification needs the message only."""
+    if not text:
+        return ""
+    text = str(text)
+    try:
+        import json
+
+        decoded = json.loads(text)
+        if isinstance(decoded, dict) and "errorMessage" in decoded:
+            return str(decoded["errorMessage"])
+    except ValueError:
+        pass
+    return text.splitlines()[0][:1000]

@@ -1,0 +1,106 @@
+"""Transform: turn the run's raw feed bodies into GuardDuty lists and a manifest in S3.
+
+The engine (``threatfeed.engine``) does the parsing and aggregation without any AWS call; this module only
+moves bytes between S3 and the engine, and decides whether there is anything worth publishing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from threatfeed.config import Settings
+from threatfeed.engine import EngineSettings, FeedBody, build_lists
+from threatfeed.guardduty import list_name
+from threatfeed.pipeline.fetch import parse_time
+from threatfeed.storage import ENGINE_STATE_KEY, Store, list_key, manifest_key, published_key
+
+SET_TYPES = {"ip": "threat_intel_set", "domain": "threat_entity_set"}
+"""Where each kind of list goes in GuardDuty: IPs to threat IP sets, domains to threat entity sets."""
+
+
+def transform_run(
+    run: Mapping[str, Any], fetched: Sequence[Mapping[str, Any]], *, settings: Settings, store: Store
+) -> dict[str, Any]:
+    """Build the lists for ``run`` from the fetch results and write them, the manifest and the engine state."""
+    now = parse_time(run["started_at"])
+    bodies: list[FeedBody] = []
+    carry_over: list[str] = []
+    for result in fetched:
+        if result.get("outcome") == "ok":
+            raw = result["raw"]
+            bodies.append(
+                FeedBody(
+                    feed=result["feed"],
+                    body=store.get_bytes(raw["key"], raw.get("version_id")),
+                    format=result.get("format", "auto"),
+                    options=result.get("options") or {},
+                    fetched_at=now,
+                )
+            )
+        else:
+            # Failed or empty: keep what this feed contributed last time (the engine ages it out in time).
+            carry_over.append(result["feed"])
+
+    previous_state = store.get_json(ENGINE_STATE_KEY)
+    engine = build_lists(
+        bodies,
+        EngineSettings(now=now, days_requested=settings.days_requested),
+        previous_state=previous_state,
+        carry_over=carry_over,
+    )
+
+    lists: list[dict[str, Any]] = []
+    for output in engine.lists:
+        key = list_key(output.kind, output.sha256)
+        if not store.exists(key):
+            store.put_bytes(key, output.body, content_type="text/plain; charset=utf-8")
+        previous = store.get_json(published_key(output.kind, output.index)) or {}
+        lists.append(
+            {
+                "kind": output.kind,
+                "index": output.index,
+                "name": list_name(settings.stack_name, output.kind, output.index),
+                "set_type": SET_TYPES[output.kind],
+                "format": output.format,
+                "bucket": store.bucket,
+                "key": key,
+                "sha256": output.sha256,
+                "entries": output.entries,
+                "previous_sha256": previous.get("sha256"),
+                "unchanged": previous.get("sha256") == output.sha256,
+            }
+        )
+
+    publishable = [item for item in lists if item["entries"] > 0]
+    if run.get("dry_run"):
+        publish, reason = False, "dry run: lists and manifest written, GuardDuty left as it is"
+    elif not publishable:
+        publish, reason = False, "no entries to publish; the lists GuardDuty has stay in use"
+    elif all(item["unchanged"] for item in publishable) and not run.get("force"):
+        publish, reason = False, "unchanged: every list has the same content as the one published"
+    else:
+        publish, reason = True, ""
+
+    manifest = {
+        "run": dict(run),
+        "fetched": [dict(r) for r in fetched],
+        "engine": engine.manifest(),
+        "lists": lists,
+        "publish": publish,
+        "reason": reason,
+    }
+    manifest_pointer = store.put_json(manifest_key(run["id"]), manifest)
+    if not run.get("dry_run"):
+        store.put_json(ENGINE_STATE_KEY, engine.state)
+
+    feeds = {
+        name: {"accepted": stats.accepted, "rejected": stats.rejected} for name, stats in engine.feeds.items()
+    }
+    return {
+        "publish": publish,
+        "reason": reason,
+        "manifest": manifest_pointer.as_dict(),
+        "lists": publishable,
+        "feeds": feeds,
+    }

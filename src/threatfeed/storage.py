@@ -1,0 +1,113 @@
+"""The one S3 layout of threatfeed, and the few S3 operations the stages share.
+
+Lists are stored content-addressed (``lists/<kind>/<sha256>.txt``): an object GuardDuty points at is never
+overwritten or deleted by a later run, so a concurrent or failed run can never leave a Region pointing at a
+missing or half-written list. Everything else is keyed by the execution name, which Step Functions keeps
+unique, so two runs never write the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+RAW_PREFIX = "raw/"
+LISTS_PREFIX = "lists/"
+MANIFESTS_PREFIX = "manifests/"
+STATE_PREFIX = "state/"
+
+
+def raw_key(run_id: str, feed: str) -> str:
+    """Where a feed's body, exactly as downloaded, is kept for this run."""
+    return f"{RAW_PREFIX}{run_id}/{feed}"
+
+
+def list_key(kind: str, sha256: str) -> str:
+    """Where a list's content lives: the key is derived from the content, so it is immutable."""
+    return f"{LISTS_PREFIX}{kind}/{sha256}.txt"
+
+
+def manifest_key(run_id: str) -> str:
+    """The run's manifest: what went in, what was rejected and why, what came out."""
+    return f"{MANIFESTS_PREFIX}{run_id}.json"
+
+
+ENGINE_STATE_KEY = f"{STATE_PREFIX}engine.json"
+"""Indicator provenance kept across runs (aging, last good contribution of each feed)."""
+
+
+def published_key(kind: str, index: int) -> str:
+    """Pointer to the last list of this kind and slot that GuardDuty was told to use."""
+    return f"{STATE_PREFIX}published-{kind}-{index}.json"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class S3Pointer:
+    """A small reference to an S3 object, safe to pass in a state payload."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"bucket": self.bucket, "key": self.key}
+        if self.version_id:
+            out["version_id"] = self.version_id
+        return out
+
+
+class Store:
+    """The data bucket, through an S3 client the caller supplies (so tests and Lambdas share one code path)."""
+
+    def __init__(self, s3_client: Any, bucket: str) -> None:
+        self._s3 = s3_client
+        self.bucket = bucket
+
+    def put_bytes(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+    ) -> S3Pointer:
+        response = self._s3.put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {}
+        )
+        return S3Pointer(self.bucket, key, response.get("VersionId"))
+
+    def put_json(self, key: str, document: Any) -> S3Pointer:
+        body = json.dumps(document, indent=1, sort_keys=True, default=str).encode()
+        return self.put_bytes(key, body, content_type="application/json")
+
+    def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        return self._s3.get_object(**kwargs)["Body"].read()
+
+    def get_json(self, key: str, default: Any = None) -> Any:
+        """The JSON document at ``key``, or ``default`` when there is none yet."""
+        try:
+            return json.loads(self.get_bytes(key))
+        except self._s3.exceptions.NoSuchKey:
+            return default
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self.bucket, Key=key)
+        except self._s3.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
