@@ -19,10 +19,6 @@ logger = Logger()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = load_settings()
     store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))
-    result = fetch_feed_to_s3(
-        event["feed"], event["run"], settings=settings, store=store, get_secret=get_secret_json
-    )
-    logger.info(
-        "feed fetched", extra={k: result[k] for k in ("feed", "outcome", "status", "bytes", "sha256")}
-    )
+    result = fetch_feed_to_s3(event["feed"], event["run"], settings=settings, store=store, get_secret=get_secret_json)
+    logger.info("feed fetched", extra={k: result[k] for k in ("feed", "outcome", "status", "bytes", "sha256")})
     return result

@@ -34,12 +34,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     elif action == "summarize":
         store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))
-        result = summarize_run(
-            event["run"], event["fetched"], event["transform"], event["published"], store=store
-        )
+        result = summarize_run(event["run"], event["fetched"], event["transform"], event["published"], store=store)
     else:
-        raise ValueError(
-            f"Unknown publish action {action!r}; the state machine sends publish, check or summarize"
-        )
+        raise ValueError(f"Unknown publish action {action!r}; the state machine sends publish, check or summarize")
     logger.info(f"{action} done", extra={"result": {k: v for k, v in result.items() if k != "lists"}})
     return result

@@ -77,9 +77,7 @@ class FunctionEnvironments:
 class HandlerRegistry:
     """Maps moto's functions to handler files and invokes them."""
 
-    def __init__(
-        self, code_dirs: dict[str, Path], *, on_log: Callable[[str, str], None] | None = None
-    ) -> None:
+    def __init__(self, code_dirs: dict[str, Path], *, on_log: Callable[[str, str], None] | None = None) -> None:
         self._code_dirs = code_dirs  # function name -> folder holding app.py
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.Lock()

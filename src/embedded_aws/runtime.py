@@ -52,9 +52,7 @@ class ExecutionResult:
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def entered_states(self) -> list[str]:
-        return [
-            e["stateEnteredEventDetails"]["name"] for e in self.events if e["type"].endswith("StateEntered")
-        ]
+        return [e["stateEnteredEventDetails"]["name"] for e in self.events if e["type"].endswith("StateEntered")]
 
 
 def demo_catalogue(feed_server: Any, secret_arn: str) -> dict[str, Any]:
@@ -139,9 +137,7 @@ class EmbeddedAws:
         from embedded_aws.stack import deploy_stack
         from threatfeed.aws import reset_clients
 
-        self._stack.enter_context(
-            _environment({**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.stack_region})
-        )
+        self._stack.enter_context(_environment({**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.stack_region}))
         guardduty.install()
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         reset_clients()
@@ -149,18 +145,14 @@ class EmbeddedAws:
         if not self._retry_sleep:
             self._stack.enter_context(_no_retry_sleep())
 
-        self.feed_server = self._stack.enter_context(
-            FeedServer(isight_keys={DEMO_PUBLIC_KEY: DEMO_PRIVATE_KEY})
-        )
+        self.feed_server = self._stack.enter_context(FeedServer(isight_keys={DEMO_PUBLIC_KEY: DEMO_PRIVATE_KEY}))
         for region in self.regions:
             self.client("guardduty", region).create_detector(Enable=True)
 
         self.stack = deploy_stack(
             TEMPLATE, stack_name=self.stack_name, region=self.stack_region, parameters=self.parameters
         )
-        self.registry = HandlerRegistry(
-            {f.name: REPO_ROOT / f.code_dir for f in self.stack.functions.values()}
-        )
+        self.registry = HandlerRegistry({f.name: REPO_ROOT / f.code_dir for f in self.stack.functions.values()})
         self._stack.enter_context(handlers_installed(self.registry))
         self._allow_loopback_feeds()
         if self._catalogue is not None:

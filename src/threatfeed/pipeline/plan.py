@@ -35,9 +35,7 @@ def _positive_int(settings: dict[str, Any], name: str, low: int = 0) -> int:
     try:
         value = int(raw)  # DefinitionSubstitutions arrive as strings
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"State machine setting {name}={raw!r} is not a whole number; check template.yaml"
-        ) from None
+        raise ConfigError(f"State machine setting {name}={raw!r} is not a whole number; check template.yaml") from None
     if value < low:
         raise ConfigError(f"State machine setting {name}={value} must be at least {low}")
     return value

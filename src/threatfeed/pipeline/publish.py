@@ -27,9 +27,7 @@ def check_region(
     return _region_result(region, target.detector_id, states, checks=checks)
 
 
-def _region_result(
-    region: str, detector_id: str, lists: list[dict[str, Any]], *, checks: int
-) -> dict[str, Any]:
+def _region_result(region: str, detector_id: str, lists: list[dict[str, Any]], *, checks: int) -> dict[str, Any]:
     errors = [item["error"] for item in lists if item.get("status") == "ERROR"]
     pending = not errors and any(item.get("status") == "ACTIVATING" for item in lists)
     if errors:
@@ -86,19 +84,13 @@ def summarize_run(
                 {k: item.get(k) for k in ("name", "kind", "id", "status", "action", "sha256", "location")}
                 for item in result.get("lists", [])
             ],
-            **(
-                {"error": result["error"], "cause": _first_line(result.get("cause"))}
-                if result.get("error")
-                else {}
-            ),
+            **({"error": result["error"], "cause": _first_line(result.get("cause"))} if result.get("error") else {}),
         }
 
     active: dict[tuple[str, int], dict[str, Any]] = {}
     for spec in transform.get("lists", []):
         in_use = any(
-            item.get("status") == "ACTIVE"
-            and item.get("sha256") == spec["sha256"]
-            and item.get("name") == spec["name"]
+            item.get("status") == "ACTIVE" and item.get("sha256") == spec["sha256"] and item.get("name") == spec["name"]
             for result in published
             for item in result.get("lists", [])
         )
@@ -123,9 +115,7 @@ def summarize_run(
         failure = {
             "state": "PublishLists",
             "error": "RegionsFailed",
-            "cause": "; ".join(
-                f"{r}: {regions[r].get('error')}: {regions[r].get('cause')}" for r in failed_regions
-            ),
+            "cause": "; ".join(f"{r}: {regions[r].get('error')}: {regions[r].get('cause')}" for r in failed_regions),
         }
     elif failed_feeds:
         failure = {

@@ -94,9 +94,7 @@ def transform_run(
     if not run.get("dry_run"):
         store.put_json(ENGINE_STATE_KEY, engine.state)
 
-    feeds = {
-        name: {"accepted": stats.accepted, "rejected": stats.rejected} for name, stats in engine.feeds.items()
-    }
+    feeds = {name: {"accepted": stats.accepted, "rejected": stats.rejected} for name, stats in engine.feeds.items()}
     return {
         "publish": publish,
         "reason": reason,
