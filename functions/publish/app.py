@@ -20,8 +20,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     action = event.get("action")
     if action == "publish":
         region = event["region"]
+        store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))
         result = publish_region(
-            client("guardduty", region), region, event["run"], event["lists"], stack_name=settings.stack_name
+            client("guardduty", region), store, region, event["run"], event["lists"], stack_name=settings.stack_name
         )
     elif action == "check":
         region = event["region"]
@@ -34,7 +35,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     elif action == "summarize":
         store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))
-        result = summarize_run(event["run"], event["fetched"], event["transform"], event["published"], store=store)
+        result = summarize_run(
+            event["run"],
+            event["fetched"],
+            event["transform"],
+            event["published"],
+            store=store,
+            tolerated_region_failures=settings.tolerated_region_failures,
+        )
     else:
         raise ValueError(f"Unknown publish action {action!r}; the state machine sends publish, check or summarize")
     logger.info(f"{action} done", extra={"result": {k: v for k, v in result.items() if k != "lists"}})

@@ -25,6 +25,8 @@ class Settings:
     regions: tuple[str, ...]
     days_requested: int
     allow_http_loopback: bool
+    max_drop_percent: int = 50
+    tolerated_region_failures: int = 0
 
     @property
     def owner_tag_value(self) -> str:
@@ -62,6 +64,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         regions=regions,
         days_requested=_int_in_range(env, "THREATFEED_DAYS_REQUESTED", DEFAULT_DAYS_REQUESTED, 1, 30),
         allow_http_loopback=env.get("THREATFEED_ALLOW_HTTP_LOOPBACK", "").lower() == "true",
+        max_drop_percent=_int_in_range(env, "THREATFEED_MAX_DROP_PERCENT", 50, 1, 100),
+        tolerated_region_failures=_int_in_range(env, "THREATFEED_TOLERATED_REGION_FAILURES", 0, 0, 100),
     )
 
 

@@ -37,9 +37,13 @@ class AwsAccessDenied(ThreatfeedError):
     """An AWS API refused the call for permissions: fix the role or the resource policy."""
 
 
+class PublishInProgress(ThreatfeedError):
+    """Another run is publishing to the same Region: retried once it has finished."""
+
+
 class ListRejected(ThreatfeedError):
     """GuardDuty refused a list (validation, quota, ERROR state): the previous list stays in use."""
 
 
 #: Error names the state machine retries; kept here so the ASL lint can check the two agree.
-RETRYABLE_ERRORS = ("FeedUnavailable", "AwsThrottled", "AwsUnavailable")
+RETRYABLE_ERRORS = ("FeedUnavailable", "AwsThrottled", "AwsUnavailable", "PublishInProgress")

@@ -194,6 +194,23 @@ class GuardDutyLists:
             name, spec["kind"], api.set_type, set_id, "ACTIVATING", location, spec["sha256"], action="updated"
         )
 
+    def current(self, spec: dict[str, Any]) -> ListState:
+        """The list as GuardDuty has it now (used when a newer run already published it)."""
+        api = SET_APIS[spec["set_type"]]
+        found = self.find_by_name(api, spec["name"])
+        if found is None:
+            raise ListRejected(f"{api.set_type} {spec['name']!r} in {self.region} disappeared; run again")
+        set_id, info = found
+        return ListState(
+            spec["name"],
+            spec["kind"],
+            api.set_type,
+            set_id,
+            info.get("Status", ""),
+            info.get("Location", ""),
+            spec["sha256"],
+        )
+
     def refresh(self, state: dict[str, Any]) -> ListState:
         """Read a list's status again (the state machine's polling step)."""
         api = SET_APIS[state["set_type"]]

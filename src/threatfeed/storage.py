@@ -73,6 +73,10 @@ class Store:
         self._s3 = s3_client
         self.bucket = bucket
 
+    @property
+    def client(self) -> Any:
+        return self._s3
+
     def put_bytes(
         self,
         key: str,
@@ -111,3 +115,65 @@ class Store:
                 return False
             raise
         return True
+
+
+def region_pointer_key(region: str, name: str) -> str:
+    """What the list ``name`` in ``region`` was last pointed at, and by which run (its generation)."""
+    return f"{STATE_PREFIX}regions/{region}/{name}.json"
+
+
+def lease_key(region: str) -> str:
+    return f"locks/publish-{region}.json"
+
+
+class LeaseHeld(Exception):
+    """Another run holds the Region's publish lease."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+class RegionLease:
+    """A short lease on publishing to one Region, taken with S3 conditional writes.
+
+    Two executions can run at once (the schedule and an urgent run). GuardDuty has no conditional update, so
+    the read-compare-update of a Region's lists happens under this lease: the lease object is created with
+    ``If-None-Match: *``; an expired lease (its holder died) is taken over with ``If-Match`` on its ETag.
+    """
+
+    def __init__(self, s3_client: Any, bucket: str, region: str, holder: str, *, seconds: int, now: float) -> None:
+        self._s3 = s3_client
+        self._bucket = bucket
+        self._key = lease_key(region)
+        self._holder = holder
+        self._seconds = seconds
+        self._now = now
+
+    def _put(self, **condition: str) -> None:
+        body = json.dumps({"holder": self._holder, "expires": self._now + self._seconds}).encode()
+        self._s3.put_object(Bucket=self._bucket, Key=self._key, Body=body, **condition)
+
+    def __enter__(self) -> RegionLease:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._put(IfNoneMatch="*")
+            return self
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise
+        current = self._s3.get_object(Bucket=self._bucket, Key=self._key)
+        lease = json.loads(current["Body"].read())
+        if lease.get("expires", 0) > self._now:
+            raise LeaseHeld(str(lease.get("holder")))
+        try:
+            self._put(IfMatch=current["ETag"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise LeaseHeld("another run taking over an expired lease") from error
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._s3.delete_object(Bucket=self._bucket, Key=self._key)

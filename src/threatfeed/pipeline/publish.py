@@ -2,20 +2,59 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from threatfeed.errors import PublishInProgress
 from threatfeed.guardduty import GuardDutyLists
-from threatfeed.storage import Store, published_key
+from threatfeed.storage import LeaseHeld, RegionLease, Store, published_key, region_pointer_key
+
+LEASE_SECONDS = 300
+"""Long enough for one Region's create/update calls; a run that dies holding it blocks others no longer."""
 
 
 def publish_region(
-    gd: Any, region: str, run: Mapping[str, Any], lists: Sequence[Mapping[str, Any]], *, stack_name: str
+    gd: Any,
+    store: Store,
+    region: str,
+    run: Mapping[str, Any],
+    lists: Sequence[Mapping[str, Any]],
+    *,
+    stack_name: str,
+    now: float | None = None,
 ) -> dict[str, Any]:
-    """Create or update each of the project's lists in ``region``; the state machine then polls their status."""
+    """Create or update each of the project's lists in ``region``; the state machine then polls their status.
+
+    Runs can overlap (the schedule and an urgent run). Under the Region's lease, each list's pointer records
+    which run last published it; a run never replaces a list published by a run that started after it, so
+    an older list can never land over a newer one, whatever the interleaving.
+    """
     target = GuardDutyLists(gd, region, stack_name)
-    states = [target.publish(spec, force=bool(run.get("force")), run_id=run["id"]) for spec in lists]
-    return _region_result(region, target.detector_id, [s.as_dict() for s in states], checks=0)
+    generation = [run["started_at"], run["id"]]
+    states: list[dict[str, Any]] = []
+    try:
+        with RegionLease(store.client, store.bucket, region, run["id"], seconds=LEASE_SECONDS, now=now or time.time()):
+            for spec in lists:
+                pointer_key = region_pointer_key(region, spec["name"])
+                pointer = store.get_json(pointer_key) or {}
+                if pointer.get("generation", []) > generation:
+                    state = target.current(spec)
+                    state.action = "superseded"
+                    state.error = None
+                    states.append({**state.as_dict(), "superseded_by": pointer.get("run")})
+                    continue
+                state = target.publish(spec, force=bool(run.get("force")), run_id=run["id"])
+                store.put_json(
+                    pointer_key,
+                    {"generation": generation, "run": run["id"], "sha256": spec["sha256"], "key": spec["key"]},
+                )
+                states.append(state.as_dict())
+    except LeaseHeld as held:
+        raise PublishInProgress(
+            f"Run {held.holder} is publishing to {region} right now; retrying after it finishes"
+        ) from None
+    return _region_result(region, target.detector_id, states, checks=0)
 
 
 def check_region(
@@ -28,13 +67,16 @@ def check_region(
 
 
 def _region_result(region: str, detector_id: str, lists: list[dict[str, Any]], *, checks: int) -> dict[str, Any]:
-    errors = [item["error"] for item in lists if item.get("status") == "ERROR"]
-    pending = not errors and any(item.get("status") == "ACTIVATING" for item in lists)
+    own = [item for item in lists if item.get("action") != "superseded"]
+    errors = [item["error"] for item in own if item.get("status") == "ERROR"]
+    pending = not errors and any(item.get("status") == "ACTIVATING" for item in own)
     if errors:
         outcome = "failed"
     elif pending:
         outcome = "activating"
-    elif lists and all(item.get("action") == "unchanged" for item in lists):
+    elif lists and not own:
+        outcome = "superseded"
+    elif lists and all(item.get("action") == "unchanged" for item in own):
         outcome = "unchanged"
     else:
         outcome = "published"
@@ -59,6 +101,7 @@ def summarize_run(
     published: Sequence[Mapping[str, Any]],
     *,
     store: Store,
+    tolerated_region_failures: int = 0,
 ) -> dict[str, Any]:
     """The run's output: feeds and counts, per-Region lists and status, the manifest; ``ok`` false on any failure.
 
@@ -111,7 +154,9 @@ def summarize_run(
     failed_feeds = [name for name, entry in feeds.items() if entry["outcome"] == "failed"]
     failed_regions = [name for name, entry in regions.items() if entry["outcome"] == "failed"]
     failure = None
-    if failed_regions:
+    if transform.get("guarded"):
+        failure = {"state": "Transform", "error": "SuddenDropGuard", "cause": transform.get("reason", "")}
+    elif len(failed_regions) > tolerated_region_failures:
         failure = {
             "state": "PublishLists",
             "error": "RegionsFailed",
@@ -134,6 +179,7 @@ def summarize_run(
         "reason": transform.get("reason", ""),
         "feeds": feeds,
         "regions": regions,
+        "failed_regions": failed_regions,
         "manifest": f"s3://{manifest['bucket']}/{manifest['key']}" if manifest else None,
     }
     if failure:

@@ -68,17 +68,21 @@ def transform_run(
                 "sha256": output.sha256,
                 "entries": output.entries,
                 "previous_sha256": previous.get("sha256"),
+                "previous_entries": previous.get("entries"),
                 "unchanged": previous.get("sha256") == output.sha256,
             }
         )
 
     publishable = [item for item in lists if item["entries"] > 0]
+    guard = sudden_drop(lists, settings.max_drop_percent)
     if run.get("dry_run"):
         publish, reason = False, "dry run: lists and manifest written, GuardDuty left as it is"
     elif not publishable:
         publish, reason = False, "no entries to publish; the lists GuardDuty has stay in use"
     elif all(item["unchanged"] for item in publishable) and not run.get("force"):
         publish, reason = False, "unchanged: every list has the same content as the one published"
+    elif guard and not run.get("force"):
+        publish, reason = False, guard["message"]
     else:
         publish, reason = True, ""
 
@@ -89,6 +93,7 @@ def transform_run(
         "lists": lists,
         "publish": publish,
         "reason": reason,
+        "guard": guard,
     }
     manifest_pointer = store.put_json(manifest_key(run["id"]), manifest)
     if not run.get("dry_run"):
@@ -98,7 +103,33 @@ def transform_run(
     return {
         "publish": publish,
         "reason": reason,
+        "guarded": bool(guard) and not publish and not run.get("dry_run"),
         "manifest": manifest_pointer.as_dict(),
         "lists": publishable,
         "feeds": feeds,
     }
+
+
+def sudden_drop(lists: Sequence[Mapping[str, Any]], max_drop_percent: int) -> dict[str, Any] | None:
+    """The first list that would lose more than ``max_drop_percent`` of the entries GuardDuty has now.
+
+    A feed that answers 200 with a truncated body looks like a feed that shrank; a person decides which it
+    is (and overrides with ``force``), never the pipeline.
+    """
+    for item in lists:
+        before = item.get("previous_entries") or 0
+        after = item["entries"]
+        if before and after < before and (before - after) * 100 > before * max_drop_percent:
+            drop = round((before - after) * 100 / before, 1)
+            return {
+                "list": item["name"],
+                "previous_entries": before,
+                "entries": after,
+                "drop_percent": drop,
+                "message": (
+                    f"sudden drop: {item['name']} would go from {before} to {after} entries (-{drop}%), more than "
+                    f"the {max_drop_percent}% allowed; the active list stays in use. Check the feeds, then start an "
+                    'urgent run with {"force": true} to publish it anyway'
+                ),
+            }
+    return None
