@@ -164,6 +164,20 @@ class EmbeddedAws:
         env = {**fetch.environment, "THREATFEED_ALLOW_HTTP_LOOPBACK": "true"}
         lam.update_function_configuration(FunctionName=fetch.name, Environment={"Variables": env})
 
+    def serve(self, port: int = 0) -> str:
+        """Also answer AWS API calls over HTTP on 127.0.0.1 (``threatfeed local serve``); returns the endpoint.
+
+        The server shares this process's moto backends, so executions started through it run the same
+        handlers, and everything the in-process calls create is visible through it.
+        """
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        self._stack.callback(server.stop)
+        host, bound = server.get_host_and_port()
+        return f"http://{host}:{bound}"
+
     # -- helpers ---------------------------------------------------------------------------------
     def client(self, service: str, region: str | None = None) -> Any:
         import boto3

@@ -15,9 +15,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="threatfeed", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    from threatfeed.cli import local
+    from threatfeed.cli import local, ops
 
     local.add_commands(commands)
+    ops.add_commands(commands)
 
     parse = commands.add_parser("parse", help="parse a feed file with the transform's engine", add_help=False)
     parse.add_argument("rest", nargs=argparse.REMAINDER)

@@ -15,6 +15,10 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--input", default=None, help="execution input as JSON (default: a manual run)")
     run.add_argument("--regions", default="us-east-1,eu-west-1", help="comma-separated Regions to publish to")
     run.set_defaults(func=run_command)
+    serve = verbs.add_parser("serve", help="keep the embedded AWS running on a loopback port until interrupted")
+    serve.add_argument("--port", type=int, default=4566, help="loopback port (default 4566; 0 picks a free one)")
+    serve.add_argument("--regions", default="us-east-1,eu-west-1", help="comma-separated Regions to publish to")
+    serve.set_defaults(func=serve_command)
 
 
 def describe_event(event: dict[str, Any]) -> str | None:
@@ -93,3 +97,23 @@ def run_command(args: argparse.Namespace) -> int:
         result = aws.run(execution_input, on_event=show)
         print_summary(result, out)
     return 0 if result.status == "SUCCEEDED" else 1
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    import threading
+
+    from embedded_aws.runtime import EmbeddedAws
+
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    stop = threading.Event()
+    with EmbeddedAws(regions=regions) as aws:
+        endpoint = aws.serve(port=args.port)
+        print(f"Embedded AWS on {endpoint} (stack {aws.stack_name!r} in {aws.stack_region}). In another terminal:")
+        print(f"  threatfeed start --endpoint-url {endpoint} --region {aws.stack_region}")
+        print(f"  threatfeed history|status|feeds --endpoint-url {endpoint} --region {aws.stack_region}")
+        print("Ctrl-C to stop.", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            print("\nStopping.")
+    return 0
