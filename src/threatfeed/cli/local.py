@@ -13,6 +13,7 @@ def add_commands(commands: Any) -> None:
     verbs = local.add_subparsers(dest="verb", required=True)
     run = verbs.add_parser("run", help="deploy template.yaml into the embedded AWS and run one execution")
     run.add_argument("--input", default=None, help="execution input as JSON (default: a manual run)")
+    run.add_argument("--scenario", default=None, help="a scenario file: several runs with the feed answers to replay")
     run.add_argument("--regions", default="us-east-1,eu-west-1", help="comma-separated Regions to publish to")
     run.set_defaults(func=run_command)
     serve = verbs.add_parser("serve", help="keep the embedded AWS running on a loopback port until interrupted")
@@ -79,6 +80,8 @@ def print_summary(result: Any, out: TextIO) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    if args.scenario:
+        return scenario_command(args)
     from embedded_aws.runtime import EmbeddedAws
 
     execution_input = json.loads(args.input) if args.input else {"trigger": "manual"}
@@ -116,4 +119,19 @@ def serve_command(args: argparse.Namespace) -> int:
             stop.wait()
         except KeyboardInterrupt:
             print("\nStopping.")
+    return 0
+
+
+def scenario_command(args: argparse.Namespace) -> int:
+    """One JSON line per run; exit 0 when every run was carried out, whatever its outcome."""
+    from pathlib import Path
+
+    from embedded_aws.scenario import ScenarioError, run_scenario
+
+    try:
+        for result in run_scenario(Path(args.scenario)):
+            print(json.dumps(result, sort_keys=True), flush=True)
+    except ScenarioError as error:
+        print(f"threatfeed: {error}", file=sys.stderr)
+        return 2
     return 0
