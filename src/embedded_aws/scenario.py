@@ -71,8 +71,7 @@ def _serve_feeds(aws: EmbeddedAws, base: Path, feeds: list[dict[str, Any]]) -> N
 
 def region_lists(aws: EmbeddedAws) -> dict[str, dict[str, Any]]:
     """Per Region, the project's IP list: its status and the sha256 of the object its Location names."""
-    from threatfeed.guardduty import SET_APIS
-    from threatfeed.operate import _split_location
+    from threatfeed.guardduty import SET_APIS, parse_s3_location
 
     s3 = aws.client("s3")
     out: dict[str, dict[str, Any]] = {}
@@ -82,7 +81,7 @@ def region_lists(aws: EmbeddedAws) -> dict[str, dict[str, Any]]:
         for api in SET_APIS.values():
             for set_id in getattr(gd, api.list)(DetectorId=detector).get(api.ids_field, []):
                 info = getattr(gd, api.get)(DetectorId=detector, **{api.id_param: set_id})
-                parts = _split_location(info.get("Location", ""))
+                parts = parse_s3_location(info.get("Location", ""))
                 digest = None
                 if parts:
                     try:

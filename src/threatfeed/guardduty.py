@@ -60,6 +60,15 @@ def s3_location(bucket: str, key: str) -> str:
     return f"https://s3.amazonaws.com/{bucket}/{key}"
 
 
+def parse_s3_location(location: str) -> tuple[str, str] | None:
+    """(bucket, key) of a list Location in the forms threatfeed writes (``s3_location``) or ``s3://``."""
+    for prefix in ("s3://", "https://s3.amazonaws.com/"):
+        if location.startswith(prefix):
+            bucket, _, key = location[len(prefix) :].partition("/")
+            return (bucket, key) if bucket and key else None
+    return None
+
+
 def list_name(stack_name: str, kind: str, index: int) -> str:
     """Stable list name: the same stack always updates the same list instead of filling the six slots."""
     return f"threatfeed-{stack_name}-{kind}-{index + 1}"[:300]

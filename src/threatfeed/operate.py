@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from threatfeed.config import OWNER_TAG_KEY
-from threatfeed.guardduty import SET_APIS, find_detector
+from threatfeed.guardduty import SET_APIS, find_detector, parse_s3_location
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -220,18 +220,8 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def _split_location(location: str) -> tuple[str, str] | None:
-    if location.startswith("s3://"):
-        bucket, _, key = location[5:].partition("/")
-        return bucket, key
-    if location.startswith("https://s3.amazonaws.com/"):
-        bucket, _, key = location[len("https://s3.amazonaws.com/") :].partition("/")
-        return bucket, key
-    return None
-
-
 def _count_entries(s3: Any, location: str) -> int | None:
-    parts = _split_location(location)
+    parts = parse_s3_location(location)
     if not parts:
         return None
     try:
