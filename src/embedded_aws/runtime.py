@@ -131,6 +131,7 @@ class EmbeddedAws:
     def _start(self) -> None:
         from moto import mock_aws
 
+        import embedded_aws.faults  # noqa: F401  (registers its hook before any client exists)
         from embedded_aws import guardduty
         from embedded_aws.feed_server import FeedServer
         from embedded_aws.lambdas import HandlerRegistry, handlers_installed

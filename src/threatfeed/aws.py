@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError, ConnectionError, ConnectTimeoutErro
 from threatfeed.errors import AwsAccessDenied, AwsThrottled, AwsUnavailable
 
 _CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=5,
     read_timeout=30,
     user_agent_extra="threatfeed",
