@@ -28,13 +28,13 @@ sam-validate: venv
 	$(BIN)/sam validate --lint --template template.yaml
 
 asl-lint: venv
-	$(BIN)/python -m threatfeed.tools.asl_lint statemachine template.yaml
+	$(BIN)/python tools/asl_lint.py statemachine template.yaml
 
 pytest: venv
 	$(BIN)/python -m pytest
 
 bench: venv
-	$(BIN)/python -m threatfeed.tools.bench
+	$(BIN)/python tools/bench.py
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache

@@ -1,1 +1,105 @@
 # sam build targets (build-<LogicalId>), see template.yaml
+#
+# How `sam build` gets here: every function in template.yaml has
+#     Metadata: {BuildMethod: makefile, ContextPath: ., WorkingDirectory: .}
+# so SAM's custom-make workflow runs, in the repository root,
+#     make --makefile <repo>/Makefile build-<LogicalId>     (ARTIFACTS_DIR=<repo>/.aws-sam/build/<LogicalId>)
+# and the root Makefile includes this file. (It also copies CodeUri to a scratch directory first; these
+# recipes do not use that copy: every path below is anchored at this file's own directory.)
+#
+# One artifact = functions/<name>/ (app.py) + src/threatfeed + only the pip packages that function
+# imports, cross-installed for the Lambda runtime (python3.13 on arm64, manylinux wheels only), so the
+# build host's Python (3.11 here) and CPU do not matter and no Docker is needed.
+# Afterwards the artifact's `app` module is imported with nothing but the artifact and the packages the
+# Lambda runtime provides (boto3, botocore, ...) on sys.path: a missing package fails the build here
+# rather than at the first invocation. THREATFEED_SKIP_IMPORT_CHECK=1 skips that check.
+
+# The SAM CLI would otherwise try to send telemetry (this machine has no network; CI output stays clean).
+export SAM_CLI_TELEMETRY ?= 0
+
+THREATFEED_ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+LAMBDA_PYTHON_VERSION := 3.13
+LAMBDA_PLATFORM := manylinux2014_aarch64
+LAMBDA_CONSTRAINTS := $(THREATFEED_ROOT)/functions/requirements.txt
+BUILD_PYTHON ?= $(firstword $(wildcard $(THREATFEED_ROOT)/.venv/bin/python) python3)
+
+# Top-level pip packages each function imports; versions (transitive ones too) come from
+# functions/requirements.txt. Add a package here when a function starts importing it.
+DEPS_PlanFunction := aws-lambda-powertools fastjsonschema
+DEPS_FetchFunction := aws-lambda-powertools requests
+DEPS_TransformFunction := aws-lambda-powertools
+DEPS_PublishFunction := aws-lambda-powertools
+
+# What the python3.13 Lambda runtime itself provides (not shipped; simulated from the build venv).
+LAMBDA_RUNTIME_PACKAGES := boto3 botocore s3transfer jmespath dateutil six.py urllib3
+
+.PHONY: build build-PlanFunction build-FetchFunction build-TransformFunction build-PublishFunction
+
+# `make build`: the same as `sam build` with samconfig.toml's defaults.
+build: venv
+	$(BIN)/sam build
+
+build-PlanFunction:
+	$(call threatfeed_function,plan,PlanFunction)
+
+build-FetchFunction:
+	$(call threatfeed_function,fetch,FetchFunction)
+
+build-TransformFunction:
+	$(call threatfeed_function,transform,TransformFunction)
+
+build-PublishFunction:
+	$(call threatfeed_function,publish,PublishFunction)
+
+# $(1) = folder under functions/, $(2) = logical ID (selects DEPS_<LogicalId>).
+define threatfeed_function
+	@test -n "$(ARTIFACTS_DIR)" || { echo "build.mk: ARTIFACTS_DIR is not set; run 'sam build' (or 'make build')" >&2; exit 2; }
+	@test -f "$(THREATFEED_ROOT)/functions/$(1)/app.py" || { echo "build.mk: functions/$(1)/app.py is missing" >&2; exit 2; }
+	mkdir -p "$(ARTIFACTS_DIR)"
+	"$(BUILD_PYTHON)" -m pip install --quiet --disable-pip-version-check --no-compile \
+		--target "$(ARTIFACTS_DIR)" --upgrade \
+		--platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON_VERSION) --implementation cp \
+		--only-binary=:all: --constraint "$(LAMBDA_CONSTRAINTS)" $(DEPS_$(2))
+	cp -R "$(THREATFEED_ROOT)/functions/$(1)/." "$(ARTIFACTS_DIR)/"
+	rm -rf "$(ARTIFACTS_DIR)/threatfeed"
+	cp -R "$(THREATFEED_ROOT)/src/threatfeed" "$(ARTIFACTS_DIR)/threatfeed"
+	rm -rf "$(ARTIFACTS_DIR)/bin"
+	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
+	@if [ "$(THREATFEED_SKIP_IMPORT_CHECK)" != "1" ]; then \
+		"$(BUILD_PYTHON)" -I -S -B -c "$$THREATFEED_IMPORT_CHECK" "$(ARTIFACTS_DIR)" \
+			"$$("$(BUILD_PYTHON)" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+			"$(2)" $(LAMBDA_RUNTIME_PACKAGES); \
+	fi
+endef
+
+# argv: artifact dir, build venv site-packages, logical ID, runtime-provided package names.
+define THREATFEED_IMPORT_CHECK
+import os, sys, tempfile, traceback
+artifact, site, logical_id, provided = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+with tempfile.TemporaryDirectory(prefix="lambda-runtime-") as runtime:
+    for name in provided:
+        if os.path.exists(os.path.join(site, name)):
+            os.symlink(os.path.join(site, name), os.path.join(runtime, name))
+    sys.path[:0] = [artifact, runtime]
+    os.environ.update(AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing",
+                      AWS_SECRET_ACCESS_KEY="testing", AWS_LAMBDA_FUNCTION_NAME=logical_id,
+                      THREATFEED_BUCKET="import-check", THREATFEED_STACK_NAME="import-check")
+    hint = "see the traceback above"
+    try:
+        import app
+        import threatfeed
+        assert callable(getattr(app, "handler", None)), "app.py defines no handler(event, context)"
+    except ModuleNotFoundError as exc:
+        traceback.print_exc()
+        top = (exc.name or "").partition(".")[0]
+        if top in ("threatfeed", "app"):
+            hint = f"{exc.name} does not exist in the working tree"
+        else:
+            hint = f"add the package providing {top!r} to DEPS_{logical_id} in build.mk (pin it in functions/requirements.txt)"
+        sys.exit(f"build.mk: {logical_id}: the artifact does not import on its own ({artifact}): {hint}")
+    except Exception:
+        traceback.print_exc()
+        sys.exit(f"build.mk: {logical_id}: importing app from the artifact failed ({artifact}): {hint}")
+print(f"build.mk: {logical_id}: app and threatfeed import from the artifact alone")
+endef
+export THREATFEED_IMPORT_CHECK

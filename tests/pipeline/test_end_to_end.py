@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from embedded_aws.faults import inject_fault
+from embedded_aws.faults import fast_retries, inject_fault
 from embedded_aws.runtime import EmbeddedAws
 
 
@@ -63,14 +63,19 @@ def test_a_second_run_with_the_same_feeds_changes_nothing(embedded: EmbeddedAws)
 
 
 def test_throttled_guardduty_is_retried_and_the_run_succeeds(embedded: EmbeddedAws) -> None:
-    # More throttles than botocore's own retries absorb: the state machine's Retry must take over.
-    with inject_fault("guardduty", kind="throttle", count=4, operations={"CreateThreatIntelSet"}) as fault:
+    # Six throttles: each Region's first invocation uses its 3 botocore attempts on them and fails with
+    # AwsThrottled, so the state machine's Retry (not botocore's) has to bring the run to success.
+    with (
+        fast_retries(),
+        inject_fault("guardduty", kind="throttle", count=6, operations={"CreateThreatIntelSet"}) as fault,
+    ):
         result = embedded.run({"trigger": "manual"})
 
     assert result.status == "SUCCEEDED", (result.error, result.cause)
-    assert fault.fired == 4
-    failed = [e for e in result.events if e["type"] == "TaskFailed"]
-    assert any("AwsThrottled" in e["taskFailedEventDetails"].get("error", "") for e in failed)
+    assert fault.fired == 6
+    failed = [e["taskFailedEventDetails"]["error"] for e in result.events if e["type"] == "TaskFailed"]
+    assert failed.count("AwsThrottled") == 2
+    assert {item["status"] for r in result.output["regions"].values() for item in r["lists"]} == {"ACTIVE"}
 
 
 def test_a_failing_feed_notifies_through_sns_and_fails_the_run_naming_the_state(embedded: EmbeddedAws) -> None:
