@@ -10,8 +10,10 @@ run together.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
+import sys
 import threading
 import traceback
 import uuid
@@ -20,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 
 _ENV_KEEP = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")
 
@@ -74,15 +76,48 @@ class FunctionEnvironments:
                     self._cond.notify_all()
 
 
+class CapturedStdout(io.TextIOBase):
+    """``sys.stdout`` while the embedded AWS runs: inside an invocation, writes go to that invocation's
+    buffer (its CloudWatch Logs stream), elsewhere to the real stdout. Per thread, because a Map state runs
+    its iterations in threads."""
+
+    def __init__(self, real: TextIO) -> None:
+        self.real = real
+        self._local = threading.local()
+
+    def begin(self) -> None:
+        self._local.buffer = io.StringIO()
+
+    def end(self) -> str:
+        buffer = getattr(self._local, "buffer", None)
+        self._local.buffer = None
+        return buffer.getvalue() if buffer is not None else ""
+
+    def write(self, text: str) -> int:
+        buffer = getattr(self._local, "buffer", None)
+        return (buffer or self.real).write(text)
+
+    def flush(self) -> None:
+        if getattr(self._local, "buffer", None) is None:
+            self.real.flush()
+
+
 class HandlerRegistry:
     """Maps moto's functions to handler files and invokes them."""
 
-    def __init__(self, code_dirs: dict[str, Path], *, on_log: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        code_dirs: dict[str, Path],
+        *,
+        log_groups: dict[str, str] | None = None,
+        on_log: Callable[[str, str, str], None] | None = None,
+    ) -> None:
         self._code_dirs = code_dirs  # function name -> folder holding app.py
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.Lock()
         self._envs = FunctionEnvironments()
-        self.on_log = on_log
+        self.log_groups = log_groups or {}  # function name -> its log group (template's LoggingConfig)
+        self.on_log = on_log  # (log group, function name, text) after each invocation
         self.invocations: list[tuple[str, str]] = []  # (function name, outcome)
 
     def _module(self, function_name: str, handler: str) -> Callable[..., Any]:
@@ -111,20 +146,29 @@ class HandlerRegistry:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
         }
         context = LambdaContext(name, fn.function_arn, int(fn.memory_size or 128), str(uuid.uuid4()))
-        with self._envs.use(name, environment):
-            handler = self._module(name, fn.handler)
-            try:
-                result = handler(event, context)
-            except Exception as error:  # the Lambda runtime's error shape
-                payload = {
-                    "errorMessage": str(error),
-                    "errorType": type(error).__name__,
-                    "stackTrace": traceback.format_exception(error)[-6:],
-                }
-                self.invocations.append((name, type(error).__name__))
-                return json.dumps(payload), True, ""
-        self.invocations.append((name, "ok"))
-        return json.dumps(result, default=str), False, ""
+        stdout = sys.stdout if isinstance(sys.stdout, CapturedStdout) else None
+        if stdout:
+            stdout.begin()
+        try:
+            with self._envs.use(name, environment):
+                handler = self._module(name, fn.handler)
+                try:
+                    result = handler(event, context)
+                except Exception as error:  # the Lambda runtime's error shape, also printed to the log
+                    payload = {
+                        "errorMessage": str(error),
+                        "errorType": type(error).__name__,
+                        "stackTrace": traceback.format_exception(error)[-6:],
+                    }
+                    print(json.dumps({"level": "ERROR", **payload}))
+                    self.invocations.append((name, type(error).__name__))
+                    return json.dumps(payload), True, ""
+            self.invocations.append((name, "ok"))
+            return json.dumps(result, default=str), False, ""
+        finally:
+            text = stdout.end() if stdout else ""
+            if text and self.on_log:
+                self.on_log(self.log_groups.get(name, f"/aws/lambda/{name}"), name, text)
 
 
 @contextmanager

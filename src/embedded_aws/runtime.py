@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,11 +155,51 @@ class EmbeddedAws:
         self.stack = deploy_stack(
             TEMPLATE, stack_name=self.stack_name, region=self.stack_region, parameters=self.parameters
         )
-        self.registry = HandlerRegistry({f.name: REPO_ROOT / f.code_dir for f in self.stack.functions.values()})
+        self._stack.enter_context(_captured_stdout())
+        self.registry = HandlerRegistry(
+            {f.name: REPO_ROOT / f.code_dir for f in self.stack.functions.values()},
+            log_groups=self._function_log_groups(),
+            on_log=self._write_logs,
+        )
         self._stack.enter_context(handlers_installed(self.registry))
         self._allow_loopback_feeds()
         if self._catalogue is not None:
             self.put_catalogue(self._catalogue(self.feed_server, self.stack.secret_arn))
+
+    def _function_log_groups(self) -> dict[str, str]:
+        """Each function's log group, as its ``LoggingConfig`` in template.yaml names it (moto ignores it)."""
+        groups: dict[str, str] = {}
+        resources = self.stack.template.get("Resources", {})
+        for logical_id, function in self.stack.functions.items():
+            ref = resources.get(logical_id, {}).get("Properties", {}).get("LoggingConfig", {}).get("LogGroup")
+            if isinstance(ref, dict) and "Ref" in ref:
+                groups[function.name] = self.stack.physical_id(ref["Ref"])
+            elif isinstance(ref, str):
+                groups[function.name] = ref
+        return groups
+
+    def _write_logs(self, group: str, function_name: str, text: str) -> None:
+        """What a handler printed goes to CloudWatch Logs, as in Lambda (one stream per invocation)."""
+        logs = self.client("logs")
+        stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        with suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now, "message": line} for line in text.splitlines() if line.strip()]
+        if events:
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+    def log_lines(self) -> list[str]:
+        """Every line the functions logged, from CloudWatch Logs (for tests that scan logs)."""
+        logs = self.client("logs")
+        lines: list[str] = []
+        for group in logs.describe_log_groups()["logGroups"]:
+            name = group["logGroupName"]
+            for stream in logs.describe_log_streams(logGroupName=name)["logStreams"]:
+                events = logs.get_log_events(logGroupName=name, logStreamName=stream["logStreamName"])["events"]
+                lines.extend(e["message"] for e in events)
+        return lines
 
     def _allow_loopback_feeds(self) -> None:
         lam = self.client("lambda")
@@ -255,6 +297,18 @@ class EmbeddedAws:
         timeout: float = 300,
     ) -> ExecutionResult:
         return self.wait(self.start(execution_input, name=name), on_event=on_event, timeout=timeout)
+
+
+@contextmanager
+def _captured_stdout() -> Iterator[None]:
+    from embedded_aws.lambdas import CapturedStdout
+
+    real = sys.stdout
+    sys.stdout = CapturedStdout(real)
+    try:
+        yield
+    finally:
+        sys.stdout = real
 
 
 @contextmanager
