@@ -113,6 +113,7 @@ class ListState:
     sha256: str
     action: str = "none"
     error: str | None = None
+    entries: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if v is not None}
@@ -168,16 +169,7 @@ class GuardDutyLists:
                     )
             except Exception as error:
                 raise _rejected(error, what, creating=True) from error
-            return ListState(
-                name,
-                spec["kind"],
-                api.set_type,
-                created[api.id_param],
-                "ACTIVATING",
-                location,
-                spec["sha256"],
-                action="created",
-            )
+            return _state(spec, api, created[api.id_param], "ACTIVATING", location, "created")
         set_id, info = found
         if not self.owns(info):
             raise ListRejected(
@@ -189,9 +181,7 @@ class GuardDutyLists:
         if status in BUSY_STATES:
             raise AwsThrottled(f"{what} is {status}; GuardDuty allows no change until it settles, retrying")
         if info.get("Location") == location and status == "ACTIVE" and not force:
-            return ListState(
-                name, spec["kind"], api.set_type, set_id, status, location, spec["sha256"], action="unchanged"
-            )
+            return _state(spec, api, set_id, status, location, "unchanged")
         try:
             with aws_errors(f"GuardDuty in {self.region}"):
                 getattr(self._gd, api.update)(
@@ -199,9 +189,7 @@ class GuardDutyLists:
                 )
         except Exception as error:
             raise _rejected(error, what, creating=False) from error
-        return ListState(
-            name, spec["kind"], api.set_type, set_id, "ACTIVATING", location, spec["sha256"], action="updated"
-        )
+        return _state(spec, api, set_id, "ACTIVATING", location, "updated")
 
     def current(self, spec: dict[str, Any]) -> ListState:
         """The list as GuardDuty has it now (used when a newer run already published it)."""
@@ -210,15 +198,7 @@ class GuardDutyLists:
         if found is None:
             raise ListRejected(f"{api.set_type} {spec['name']!r} in {self.region} disappeared; run again")
         set_id, info = found
-        return ListState(
-            spec["name"],
-            spec["kind"],
-            api.set_type,
-            set_id,
-            info.get("Status", ""),
-            info.get("Location", ""),
-            spec["sha256"],
-        )
+        return _state(spec, api, set_id, info.get("Status", ""), info.get("Location", ""), "none")
 
     def refresh(self, state: dict[str, Any]) -> ListState:
         """Read a list's status again (the state machine's polling step)."""
@@ -233,6 +213,20 @@ class GuardDutyLists:
                 else "; GuardDuty gives no detail for IP lists: check the object at " + state["location"]
             )
         return current
+
+
+def _state(spec: dict[str, Any], api: SetApi, set_id: str, status: str, location: str, action: str) -> ListState:
+    return ListState(
+        spec["name"],
+        spec["kind"],
+        api.set_type,
+        set_id,
+        status,
+        location,
+        spec["sha256"],
+        action=action,
+        entries=spec.get("entries"),
+    )
 
 
 def _rejected(error: Exception, what: str, *, creating: bool) -> Exception:

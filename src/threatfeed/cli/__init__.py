@@ -34,6 +34,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -66,10 +66,12 @@ def print_summary(result: Any, out: TextIO) -> None:
             file=out,
         )
     print("\nGuardDuty lists:", file=out)
+    print(f"  {'REGION':<12} {'NAME':<31} {'KIND':<7} {'ENTRIES':>7}  {'ID':<33} STATUS", file=out)
     for region, outcome in sorted(summary.get("regions", {}).items()):
         for item in outcome.get("lists", []):
             print(
-                f"  {region:<12} {item.get('name', ''):<30} {item.get('id', ''):<34} {item.get('status', '')}",
+                f"  {region:<12} {item.get('name', ''):<31} {item.get('kind', ''):<7} {item.get('entries') or 0:>7}"
+                f"  {item.get('id', ''):<33} {item.get('status', '')}",
                 file=out,
             )
         if outcome.get("error"):

@@ -124,7 +124,7 @@ def summarize_run(
         regions[result["region"]] = {
             "outcome": result.get("outcome"),
             "lists": [
-                {k: item.get(k) for k in ("name", "kind", "id", "status", "action", "sha256", "location")}
+                {k: item.get(k) for k in ("name", "kind", "id", "status", "action", "entries", "sha256", "location")}
                 for item in result.get("lists", [])
             ],
             **({"error": result["error"], "cause": _first_line(result.get("cause"))} if result.get("error") else {}),
