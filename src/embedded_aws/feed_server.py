@@ -152,7 +152,7 @@ class FeedServer:
         server.app = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="feed-server", daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="feed-server", daemon=True
         )
         self._thread.start()
         return self

@@ -17,8 +17,8 @@ import sys
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -43,40 +43,72 @@ class LambdaContext:
         return 900_000
 
 
-class FunctionEnvironments:
-    """Gives each invocation its function's environment, one function at a time."""
+class ThreadEnviron(MutableMapping[str, str]):
+    """``os.environ`` while the embedded AWS runs: each invocation thread sees its function's environment
+    over the process's own, so different functions (and concurrent executions) run side by side, each with
+    exactly the variables template.yaml gives it."""
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._current: str | None = None
-        self._active = 0
-        self._saved: dict[str, str] = {}
+    def __init__(self, base: MutableMapping[str, str]) -> None:
+        self.base = base
+        self._local = threading.local()
+
+    def overlay(self) -> dict[str, str] | None:
+        return getattr(self._local, "overlay", None)
 
     @contextmanager
-    def use(self, function_name: str, environment: dict[str, str]) -> Iterator[None]:
-        with self._cond:
-            while self._current not in (None, function_name):
-                self._cond.wait()
-            if self._current is None:
-                self._saved = dict(os.environ)
-                for key, value in environment.items():
-                    if key not in _ENV_KEEP:
-                        os.environ[key] = str(value)
-                self._current = function_name
-            self._active += 1
+    def use(self, environment: dict[str, str]) -> Iterator[None]:
+        previous = self.overlay()
+        self._local.overlay = {k: str(v) for k, v in environment.items() if k not in _ENV_KEEP}
         try:
             yield
         finally:
-            with self._cond:
-                self._active -= 1
-                if self._active == 0:
-                    os.environ.clear()
-                    os.environ.update(self._saved)
-                    self._current = None
-                    self._cond.notify_all()
+            self._local.overlay = previous
+
+    def __getitem__(self, key: str) -> str:
+        overlay = self.overlay()
+        if overlay is not None and key in overlay:
+            return overlay[key]
+        return self.base[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        overlay = self.overlay()
+        if overlay is not None:
+            overlay[key] = value
+        else:
+            self.base[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        overlay = self.overlay()
+        if overlay is not None and key in overlay:
+            del overlay[key]
+        else:
+            del self.base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        overlay = self.overlay() or {}
+        yield from overlay
+        yield from (k for k in self.base if k not in overlay)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
 
 
-class CapturedStdout(io.TextIOBase):
+@contextmanager
+def thread_environ() -> Iterator[ThreadEnviron]:
+    """Install :class:`ThreadEnviron` as ``os.environ`` for the block."""
+    original = os.environ
+    proxy = ThreadEnviron(original)
+    os.environ = proxy  # type: ignore[assignment]  # noqa: B003 -- rebinding on purpose, restored below
+    try:
+        yield proxy
+    finally:
+        os.environ = original  # noqa: B003
+
+
+class CapturedStdout(io.TextIOBase):  # one per process: loggers keep the stream they were created with
     """``sys.stdout`` while the embedded AWS runs: inside an invocation, writes go to that invocation's
     buffer (its CloudWatch Logs stream), elsewhere to the real stdout. Per thread, because a Map state runs
     its iterations in threads."""
@@ -115,7 +147,6 @@ class HandlerRegistry:
         self._code_dirs = code_dirs  # function name -> folder holding app.py
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.Lock()
-        self._envs = FunctionEnvironments()
         self.log_groups = log_groups or {}  # function name -> its log group (template's LoggingConfig)
         self.on_log = on_log  # (log group, function name, text) after each invocation
         self.invocations: list[tuple[str, str]] = []  # (function name, outcome)
@@ -150,7 +181,8 @@ class HandlerRegistry:
         if stdout:
             stdout.begin()
         try:
-            with self._envs.use(name, environment):
+            environ = os.environ if isinstance(os.environ, ThreadEnviron) else None
+            with environ.use(environment) if environ else nullcontext():
                 handler = self._module(name, fn.handler)
                 try:
                     result = handler(event, context)
@@ -186,3 +218,25 @@ def handlers_installed(registry: HandlerRegistry) -> Iterator[None]:
         yield
     finally:
         LambdaFunction._invoke_lambda = original  # type: ignore[method-assign]
+
+
+_CAPTURE: CapturedStdout | None = None
+
+
+@contextmanager
+def captured_stdout() -> Iterator[CapturedStdout]:
+    """Install the process's :class:`CapturedStdout` as ``sys.stdout`` for the block.
+
+    It is one object for the whole process, because Powertools' Logger keeps the stream it was first
+    created with: later embedded AWS instances must still receive what those loggers write.
+    """
+    global _CAPTURE
+    real = sys.stdout
+    if _CAPTURE is None:
+        _CAPTURE = CapturedStdout(real)
+    _CAPTURE.real = real
+    sys.stdout = _CAPTURE
+    try:
+        yield _CAPTURE
+    finally:
+        sys.stdout = real

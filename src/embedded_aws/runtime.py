@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -136,7 +135,7 @@ class EmbeddedAws:
         import embedded_aws.faults  # noqa: F401  (registers its hook before any client exists)
         from embedded_aws import guardduty
         from embedded_aws.feed_server import FeedServer
-        from embedded_aws.lambdas import HandlerRegistry, handlers_installed
+        from embedded_aws.lambdas import HandlerRegistry, captured_stdout, handlers_installed, thread_environ
         from embedded_aws.stack import deploy_stack
         from threatfeed.aws import reset_clients
 
@@ -148,14 +147,17 @@ class EmbeddedAws:
         if not self._retry_sleep:
             self._stack.enter_context(_no_retry_sleep())
 
-        self.feed_server = self._stack.enter_context(FeedServer(isight_keys={DEMO_PUBLIC_KEY: DEMO_PRIVATE_KEY}))
+        self.feed_server = self._stack.enter_context(
+            FeedServer(isight_keys={self.parameters["PublicKey"]: self.parameters["PrivateKey"]})
+        )
         for region in self.regions:
             self.client("guardduty", region).create_detector(Enable=True)
 
         self.stack = deploy_stack(
             TEMPLATE, stack_name=self.stack_name, region=self.stack_region, parameters=self.parameters
         )
-        self._stack.enter_context(_captured_stdout())
+        self._stack.enter_context(captured_stdout())
+        self._stack.enter_context(thread_environ())
         self.registry = HandlerRegistry(
             {f.name: REPO_ROOT / f.code_dir for f in self.stack.functions.values()},
             log_groups=self._function_log_groups(),
@@ -297,18 +299,6 @@ class EmbeddedAws:
         timeout: float = 300,
     ) -> ExecutionResult:
         return self.wait(self.start(execution_input, name=name), on_event=on_event, timeout=timeout)
-
-
-@contextmanager
-def _captured_stdout() -> Iterator[None]:
-    from embedded_aws.lambdas import CapturedStdout
-
-    real = sys.stdout
-    sys.stdout = CapturedStdout(real)
-    try:
-        yield
-    finally:
-        sys.stdout = real
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from .models import (
     activation,
     activation_settings,
     configure_activation,
+    forced_error,
     guardduty_lists_backends,
     reset_activation_settings,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "activation_settings",
     "backend",
     "configure_activation",
+    "forced_error",
     "guardduty_lists_backends",
     "install",
     "installed",

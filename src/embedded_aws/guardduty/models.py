@@ -467,9 +467,26 @@ def check_list_content(body: bytes, fmt: str, kind: ListKind) -> int:
     return count
 
 
+forced_errors: dict[str, str] = {}
+"""Region -> message: activations there end in ``ERROR`` whatever the object holds (fault injection)."""
+
+
+@contextlib.contextmanager
+def forced_error(region: str, message: str = "forced by the embedded AWS") -> Iterator[None]:
+    """Inside the block, every list activation in ``region`` ends in ``ERROR`` with ``message``: for rehearsing
+    GuardDuty refusing a list in one Region only (the same S3 object serves every Region)."""
+    forced_errors[region] = message
+    try:
+        yield
+    finally:
+        forced_errors.pop(region, None)
+
+
 def check_list_object(account_id: str, region_name: str, lst: ListSet) -> None:
     """Read the list from moto's S3 backend as GuardDuty does on activation; :class:`ListContentError` if GuardDuty
     would set the list to ``ERROR``."""
+    if region_name in forced_errors:
+        raise ListContentError(forced_errors[region_name])
     from moto.s3.exceptions import MissingBucket
     from moto.s3.models import s3_backends
 

@@ -1,0 +1,269 @@
+"""The feed catalogue: which feeds exist, how to reach them, and what their bodies are.
+
+The catalogue is JSON kept in the stack's SSM parameter (``docs/ARCHITECTURE.md``)::
+
+    {"feeds": [{"name": "feodo", "type": "http_list", "url": "https://…/ipblocklist.txt",
+                "format": "txt", "secret": null, "enabled": true, "options": {}}]}
+
+:func:`parse_catalogue` checks everything it can before anything is downloaded, and reports every problem
+at once, each naming its entry, so a mistyped catalogue fails the Plan state with one readable message.
+This module stays free of ``requests`` and ``boto3``: the Plan function and the CLI import it.
+
+Field rules:
+
+* ``name``: 1-64 characters of ``a-z 0-9 - _``, unique (it names S3 keys and log lines);
+* ``type``: a registered feed type (:data:`threatfeed.feeds.FEED_TYPES`);
+* ``url``: ``https://`` with a host, no ``user:password@`` and no secret-looking query parameter
+  (``key``, ``token``, …): credentials belong in the secret. ``http://`` is accepted only to
+  127.0.0.1/localhost, and only where loopback feeds are allowed (the embedded AWS);
+* ``format``: a format the engine parses (``auto`` sniffs);
+* ``secret``: a Secrets Manager secret id or ARN (required by some types, e.g. ``isight``);
+* ``enabled``: true or false;
+* ``options``: an object; the common keys ``days_requested`` (1-30), ``max_bytes`` (body cap) and
+  ``timeout`` (seconds) are checked here, the others belong to the adapter and the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from threatfeed.errors import ConfigError
+
+NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_URL_LENGTH = 2048
+#: Largest body cap a catalogue entry may ask for (the engine decompresses up to 200 MB).
+MAX_BODY_CAP = 200 * 1024 * 1024
+MAX_TIMEOUT_SECONDS = 300
+
+#: Formats the engine parses (``threatfeed.engine.model.FORMATS``; a test keeps the two equal). Kept here so
+#: that validating a catalogue does not import the engine.
+FORMATS = ("auto", "txt", "csv", "stix", "otx", "alienvault", "proofpoint", "fireeye", "misp", "tor")
+
+_FIELDS = ("name", "type", "url", "format", "secret", "enabled", "options")
+_SECRET_PARAM_ENDINGS = (
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "signature",
+    "sig",
+    "auth",
+    "credential",
+    "credentials",
+)
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One catalogue entry (see the module docstring for the rules each field follows)."""
+
+    name: str
+    type: str
+    url: str
+    format: str = "auto"
+    secret: str | None = None
+    enabled: bool = True
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------- URLs
+def is_secret_param(name: str) -> bool:
+    """Whether a query parameter name looks like it carries a credential (``apikey``, ``auth-token``…)."""
+    norm = "".join(ch for ch in name.lower() if ch.isalnum())
+    return norm.endswith(_SECRET_PARAM_ENDINGS)
+
+
+def redact_url(url: str) -> str:
+    """``url`` safe for logs and metadata: no ``user:password@``, secret-looking query values replaced."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(is_secret_param(k) for k, _ in pairs):
+            query = urlencode([(k, "REDACTED" if is_secret_param(k) else v) for k, v in pairs])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def url_problem(url: str, *, allow_http_loopback: bool) -> str | None:
+    """Why ``url`` may not be fetched, or ``None`` when it may.
+
+    ``https`` with a host is required; ``http`` only to a loopback host and only when
+    ``allow_http_loopback``. URLs with credentials in them are refused.
+    """
+    if not isinstance(url, str) or not url:
+        return "the URL is empty"
+    if len(url) > MAX_URL_LENGTH:
+        return f"the URL is longer than {MAX_URL_LENGTH} characters"
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return "the URL contains spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as error:
+        return f"the URL cannot be parsed ({error})"
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http"):
+        return f"the URL scheme is {scheme or 'missing'}; only https:// is allowed"
+    if not host:
+        return "the URL has no host"
+    if parts.username is not None or parts.password is not None:
+        return "the URL carries credentials (user:password@); put them in the feed's secret instead"
+    secret_params = sorted({k for k, _ in parse_qsl(parts.query, keep_blank_values=True) if is_secret_param(k)})
+    if secret_params:
+        return (
+            f"the URL has secret-looking query parameter(s) {', '.join(secret_params)}; credentials never go in "
+            "URLs: put them in the feed's secret and send them as a header"
+        )
+    if scheme == "http":
+        if host.lower() not in LOOPBACK_HOSTS:
+            return f"http:// to {host} is not allowed; use https://"
+        if not allow_http_loopback:
+            return (
+                "http:// to a loopback address is only allowed on the embedded AWS "
+                "(THREATFEED_ALLOW_HTTP_LOOPBACK=true); use https://"
+            )
+    return None
+
+
+# ------------------------------------------------------------------------------------------ catalogue
+def parse_catalogue(text: str, *, allow_http_loopback: bool = True) -> list[FeedEntry]:
+    """Parse and validate the catalogue JSON; raise :class:`ConfigError` listing every problem.
+
+    ``allow_http_loopback`` decides whether ``http://127.0.0.1``/``localhost`` URLs pass. It defaults to
+    true because the Plan function does not get ``THREATFEED_ALLOW_HTTP_LOOPBACK``: such URLs are harmless
+    in a deployment (nothing listens there) and the Fetch stage refuses them anyway unless allowed.
+    ``http://`` to any other host is always refused.
+    """
+    try:
+        document = json.loads(text)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"The feed catalogue is not valid JSON ({error}); fix the catalogue parameter") from None
+    if not isinstance(document, dict) or not isinstance(document.get("feeds"), list):
+        raise ConfigError('The feed catalogue must be a JSON object {"feeds": [...]}; fix the catalogue parameter')
+    unknown_top = sorted(set(document) - {"feeds"})
+    if unknown_top:
+        raise ConfigError(f"The feed catalogue has unknown top-level key(s) {', '.join(unknown_top)}; only 'feeds'")
+
+    entries: list[FeedEntry] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(document["feeds"], 1):
+        label = f"catalogue feed #{number}"
+        if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+            label += f" {raw['name']!r}"
+        errors = _entry_problems(raw, allow_http_loopback=allow_http_loopback)
+        if not errors:
+            name = raw["name"]
+            if name in seen:
+                errors.append(f"the name is already used by feed #{seen[name]}; names must be unique")
+            else:
+                seen[name] = number
+        if errors:
+            problems.extend(f"{label}: {e}" for e in errors)
+            continue
+        entries.append(
+            FeedEntry(
+                name=raw["name"],
+                type=raw["type"],
+                url=raw["url"],
+                format=raw.get("format", "auto"),
+                secret=raw.get("secret") or None,
+                enabled=raw.get("enabled", True),
+                options=dict(raw.get("options") or {}),
+            )
+        )
+    if problems:
+        raise ConfigError("Invalid feed catalogue: " + "; ".join(problems))
+    return entries
+
+
+def _entry_problems(raw: Any, *, allow_http_loopback: bool) -> list[str]:
+    from threatfeed.feeds import FEED_TYPES
+
+    if not isinstance(raw, dict):
+        return ["each feed must be a JSON object"]
+    problems: list[str] = []
+    unknown = sorted(set(raw) - set(_FIELDS))
+    if unknown:
+        problems.append(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_FIELDS)}")
+    for required in ("name", "type", "url"):
+        if required not in raw:
+            problems.append(f"'{required}' is missing")
+
+    name = raw.get("name")
+    if "name" in raw and (not isinstance(name, str) or not NAME_PATTERN.match(name)):
+        problems.append(f"name {name!r} must be 1-64 characters of a-z, 0-9, '-' and '_'")
+
+    feed_type = raw.get("type")
+    spec = FEED_TYPES.get(feed_type) if isinstance(feed_type, str) else None
+    if "type" in raw and spec is None:
+        problems.append(f"type {feed_type!r} is not one of: {', '.join(sorted(FEED_TYPES))}")
+
+    if "url" in raw:
+        why = url_problem(raw["url"], allow_http_loopback=allow_http_loopback)
+        if why:
+            problems.append(f"{why} (url {redact_url(raw['url']) if isinstance(raw['url'], str) else raw['url']!r})")
+
+    fmt = raw.get("format", "auto")
+    if not isinstance(fmt, str) or fmt not in FORMATS:
+        problems.append(f"format {fmt!r} is not one of: {', '.join(FORMATS)}")
+    elif spec is not None and spec.formats is not None and fmt not in spec.formats:
+        problems.append(f"a {feed_type} feed's format must be one of: {', '.join(spec.formats)} (not {fmt!r})")
+
+    secret = raw.get("secret")
+    if secret is not None and (not isinstance(secret, str) or len(secret) > 2048):
+        problems.append("secret must be a Secrets Manager secret name or ARN (a string)")
+    elif spec is not None and spec.needs_secret and not secret:
+        keys = ", ".join(spec.secret_keys)
+        problems.append(f"a {feed_type} feed needs 'secret': a Secrets Manager secret holding JSON keys {keys}")
+
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.append(f"enabled must be true or false, not {enabled!r}")
+
+    options = raw.get("options", {})
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        problems.append("options must be a JSON object")
+    else:
+        problems.extend(_option_problems(options))
+    return problems
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _option_problems(options: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if "days_requested" in options:
+        days = options["days_requested"]
+        if not _is_int(days) or not 1 <= days <= 30:
+            problems.append(f"options.days_requested must be a whole number of days 1..30, not {days!r}")
+    if "max_bytes" in options:
+        cap = options["max_bytes"]
+        if not _is_int(cap) or not 1 <= cap <= MAX_BODY_CAP:
+            problems.append(f"options.max_bytes must be a whole number 1..{MAX_BODY_CAP}, not {cap!r}")
+    if "timeout" in options:
+        timeout = options["timeout"]
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 300:
+            problems.append(f"options.timeout must be seconds in (0, {MAX_TIMEOUT_SECONDS}], not {timeout!r}")
+    return problems
