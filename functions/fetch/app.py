@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from threatfeed.secrets import get_secret_json
 
 from threatfeed.aws import client
 from threatfeed.config import load_settings, require
 from threatfeed.pipeline.fetch import fetch_feed_to_s3
+from threatfeed.secrets import get_secret_json
 from threatfeed.storage import Store
 
 logger = Logger()

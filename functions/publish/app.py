@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger
 
 from threatfeed.aws import client
 from threatfeed.config import load_settings, require
+from threatfeed.observability import record_summary
 from threatfeed.pipeline.publish import check_region, publish_region, summarize_run
 from threatfeed.storage import Store
 
@@ -43,6 +44,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             store=store,
             tolerated_region_failures=settings.tolerated_region_failures,
         )
+        record_summary(result, event["run"]["started_at"])
     else:
         raise ValueError(f"Unknown publish action {action!r}; the state machine sends publish, check or summarize")
     logger.info(f"{action} done", extra={"result": {k: v for k, v in result.items() if k != "lists"}})

@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger
 
 from threatfeed.aws import client
 from threatfeed.config import load_settings, require
+from threatfeed.observability import record_transform
 from threatfeed.pipeline.transform import transform_run
 from threatfeed.storage import Store
 
@@ -28,4 +29,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "lists": [{k: item[k] for k in ("name", "entries", "sha256")} for item in result["lists"]],
         },
     )
+    record_transform(result)
     return result

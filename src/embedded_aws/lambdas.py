@@ -115,6 +115,7 @@ class CapturedStdout(io.TextIOBase):  # one per process: loggers keep the stream
 
     def __init__(self, real: TextIO) -> None:
         self.real = real
+        self.active = False
         self._local = threading.local()
 
     def begin(self) -> None:
@@ -177,7 +178,11 @@ class HandlerRegistry:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
         }
         context = LambdaContext(name, fn.function_arn, int(fn.memory_size or 128), str(uuid.uuid4()))
-        stdout = sys.stdout if isinstance(sys.stdout, CapturedStdout) else None
+        stdout = _CAPTURE if isinstance(_CAPTURE, CapturedStdout) and _CAPTURE.active else None
+        if stdout is not None and sys.stdout is not stdout:
+            # Something (pytest's capture, say) replaced sys.stdout since the embedded AWS started.
+            stdout.real = sys.stdout
+            sys.stdout = stdout
         if stdout:
             stdout.begin()
         try:
@@ -235,8 +240,11 @@ def captured_stdout() -> Iterator[CapturedStdout]:
     if _CAPTURE is None:
         _CAPTURE = CapturedStdout(real)
     _CAPTURE.real = real
+    _CAPTURE.active = True
     sys.stdout = _CAPTURE
     try:
         yield _CAPTURE
     finally:
-        sys.stdout = real
+        _CAPTURE.active = False
+        if sys.stdout is _CAPTURE:
+            sys.stdout = _CAPTURE.real

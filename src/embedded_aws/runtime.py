@@ -146,6 +146,7 @@ class EmbeddedAws:
         self._stack.callback(reset_clients)
         if not self._retry_sleep:
             self._stack.enter_context(_no_retry_sleep())
+            self._stack.enter_context(_instant_http_retries())
 
         self.feed_server = self._stack.enter_context(
             FeedServer(isight_keys={self.parameters["PublicKey"]: self.parameters["PrivateKey"]})
@@ -313,6 +314,18 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def _instant_http_retries() -> Iterator[None]:
+    """Feed downloads retry without waiting (tests): the same Retry policy, zero back-off."""
+    from threatfeed.http import new_session, set_default_session
+
+    set_default_session(new_session(backoff_factor=0, backoff_jitter=0, retry_after_max=0))
+    try:
+        yield
+    finally:
+        set_default_session(None)
 
 
 @contextmanager

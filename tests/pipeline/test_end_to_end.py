@@ -108,3 +108,17 @@ def test_bad_execution_input_fails_at_plan_with_no_side_effect(embedded: Embedde
     assert result.error == "ConfigError"
     assert "no-such-feed" in (result.cause or "")
     assert _list_objects(embedded, "raw/") == []
+
+
+def test_metrics_are_written_as_emf_records_the_alarms_can_match(embedded: EmbeddedAws) -> None:
+    embedded.run({"trigger": "manual"})
+
+    records = [json.loads(line) for line in embedded.log_lines() if line.startswith("{") and '"_aws"' in line]
+    by_name: dict[str, list[dict]] = {}
+    for record in records:
+        for metric in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            by_name.setdefault(metric["Name"], []).append(record)
+    assert {r["feed"] for r in by_name["FeedIndicatorsAccepted"]} == {"isight", "blocklist", "csv-list"}
+    assert {r["region"] for r in by_name["RegionPublished"]} == {"us-east-1", "eu-west-1"}
+    assert by_name["RunDurationSeconds"][0]["RunDurationSeconds"][0] > 0
+    assert all(r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "threatfeed" for r in records)
