@@ -112,3 +112,29 @@ def test_an_unknown_stack_is_a_clear_error_with_exit_code_2(served: tuple[Embedd
 
     assert code == 2
     assert "No stack 'nope'" in out
+
+
+def test_rollback_republishes_the_previous_list_through_the_state_machine(served: tuple[EmbeddedAws, str]) -> None:
+    aws, endpoint = served
+    aws.feed_server.set_route("/samples/blocklist.txt", status=200, body=b"45.9.20.1\n45.9.20.2\n")
+    try:
+        _, first = threatfeed(endpoint, "start", "--json", "--force")
+        aws.feed_server.set_route("/samples/blocklist.txt", status=200, body=b"45.9.30.1\n45.9.30.2\n")
+        _, second = threatfeed(endpoint, "start", "--json", "--force")
+    finally:
+        aws.feed_server.clear_route("/samples/blocklist.txt")
+    run_a = json.loads(first.strip().splitlines()[-1])["name"]
+
+    code, out = threatfeed(endpoint, "rollback", "--json")
+
+    assert code == 0, out
+    row = json.loads(out.strip().splitlines()[-1])
+    assert row["name"].startswith("rollback-") and row["status"] == "SUCCEEDED"
+    manifest = json.loads(
+        aws.client("s3").get_object(Bucket=aws.stack.bucket, Key=f"manifests/{run_a}.json")["Body"].read()
+    )
+    wanted = {item["kind"]: item["key"] for item in manifest["lists"]}
+    code, status_out = threatfeed(endpoint, "status", "--json")
+    for list_row in json.loads(status_out):
+        kind = "ip" if list_row["type"] == "threat_intel_set" else "domain"
+        assert list_row["location"].endswith(wanted[kind]), list_row

@@ -288,3 +288,41 @@ def feeds(clients: Clients, refs: StackRefs) -> list[dict[str, Any]]:
         }
         for entry in parse_catalogue(text)
     ]
+
+
+def published_versions(clients: Clients, refs: StackRefs, kind: str = "ip", index: int = 0) -> list[dict[str, Any]]:
+    """The lists of this kind GuardDuty was given, newest first (from the versioned pointer in S3)."""
+    from threatfeed.storage import published_key
+
+    s3 = clients("s3")
+    key = published_key(kind, index)
+    versions = s3.list_object_versions(Bucket=refs.bucket, Prefix=key).get("Versions", [])
+    out = []
+    for version in sorted(versions, key=lambda v: v["LastModified"], reverse=True):
+        if version["Key"] != key:
+            continue
+        body = s3.get_object(Bucket=refs.bucket, Key=key, VersionId=version["VersionId"])["Body"].read()
+        out.append({**json.loads(body), "version_id": version["VersionId"], "at": _iso(version["LastModified"])})
+    return out
+
+
+def rollback_target(clients: Clients, refs: StackRefs) -> str:
+    """The run whose list was in use before the current one."""
+    versions = published_versions(clients, refs)
+    if not versions:
+        raise LookupError("Nothing has been published yet, so there is nothing to roll back to")
+    current = versions[0]["sha256"]
+    for version in versions[1:]:
+        if version["sha256"] != current:
+            return str(version["run"])
+    raise LookupError("Only one list version has been published; there is no earlier one to roll back to")
+
+
+def start_rollback(clients: Clients, refs: StackRefs, to_run: str | None = None) -> tuple[str, str]:
+    """Start a run that republishes the lists of ``to_run`` (default: the previous published version)."""
+    target = to_run or rollback_target(clients, refs)
+    execution_input = {"trigger": "manual", "rollback_to": target, "comment": f"rollback to {target}"}
+    response = clients("stepfunctions").start_execution(
+        stateMachineArn=refs.state_machine_arn, name=execution_name("rollback"), input=json.dumps(execution_input)
+    )
+    return str(response["executionArn"]), target

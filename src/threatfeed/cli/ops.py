@@ -55,6 +55,11 @@ def add_commands(commands: Any) -> None:
     dif.add_argument("run_b")
     dif.set_defaults(func=diff_command)
 
+    back = commands.add_parser("rollback", parents=[common], help="republish an earlier run's lists")
+    back.add_argument("--to", default=None, help="the run (execution name) to go back to; default: the previous list")
+    back.add_argument("--no-wait", action="store_true", help="print the execution ARN and return")
+    back.set_defaults(func=rollback_command)
+
     fds = commands.add_parser("feeds", parents=[common], help="the catalogue and each feed's last outcome")
     fds.set_defaults(func=feeds_command)
 
@@ -96,11 +101,24 @@ def _guarded(func: Any) -> Any:
 
 @_guarded
 def start_command(args: argparse.Namespace, out: TextIO) -> int:
-    from threatfeed.cli.local import describe_event
-
     clients, refs = _connect(args)
     feeds = [f.strip() for f in args.feeds.split(",")] if args.feeds else None
     arn = operate.start_run(clients, refs, urgent=args.urgent, feeds=feeds, dry_run=args.dry_run, force=args.force)
+    return _follow(args, clients, arn, out)
+
+
+@_guarded
+def rollback_command(args: argparse.Namespace, out: TextIO) -> int:
+    clients, refs = _connect(args)
+    arn, target = operate.start_rollback(clients, refs, args.to)
+    if not args.json:
+        print(f"Rolling back to the lists of run {target}", file=out)
+    return _follow(args, clients, arn, out)
+
+
+def _follow(args: argparse.Namespace, clients: operate.Clients, arn: str, out: TextIO) -> int:
+    from threatfeed.cli.local import describe_event
+
     if args.no_wait:
         print(json.dumps({"executionArn": arn}) if args.json else arn, file=out)
         return 0

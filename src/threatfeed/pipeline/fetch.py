@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 from threatfeed.catalogue import FeedEntry
 from threatfeed.config import Settings
 from threatfeed.feeds import fetch_feed
+from threatfeed.pipeline.run import parse_time
 from threatfeed.storage import Store, raw_key, sha256_hex
-
-
-def parse_time(value: str) -> datetime:
-    """Step Functions' ``$$.Execution.StartTime`` (ISO 8601, ``Z`` suffix)."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def fetch_feed_to_s3(

@@ -75,7 +75,11 @@ def select_regions(configured: tuple[str, ...], wanted: list[str] | None) -> lis
 def plan_run(event: dict[str, Any], settings: Settings, catalogue_text: str) -> dict[str, Any]:
     """Turn the execution input and the catalogue into the run plan the rest of the state machine follows."""
     request = validate_input(event.get("input"))
-    feeds = select_feeds(parse_catalogue(catalogue_text), request.get("feeds"))
+    rollback_to = request.get("rollback_to")
+    if rollback_to and request.get("feeds"):
+        raise ConfigError("rollback_to republishes a whole earlier run: do not combine it with feeds")
+    # A rollback fetches nothing: it republishes lists already in S3.
+    feeds = [] if rollback_to else select_feeds(parse_catalogue(catalogue_text), request.get("feeds"))
     regions = select_regions(settings.regions, request.get("regions"))
     machine = event.get("settings") or {}
     run = {
@@ -84,6 +88,7 @@ def plan_run(event: dict[str, Any], settings: Settings, catalogue_text: str) -> 
         "trigger": request.get("trigger", "manual"),
         "force": bool(request.get("force", False)),
         "dry_run": bool(request.get("dry_run", False)),
+        "rollback_to": rollback_to,
         "feeds": [f.name for f in feeds],
         "regions": regions,
     }

@@ -11,8 +11,9 @@ from typing import Any
 
 from threatfeed.config import Settings
 from threatfeed.engine import EngineSettings, FeedBody, build_lists
+from threatfeed.errors import ConfigError
 from threatfeed.guardduty import list_name
-from threatfeed.pipeline.fetch import parse_time
+from threatfeed.pipeline.run import parse_time
 from threatfeed.storage import ENGINE_STATE_KEY, Store, list_key, manifest_key, published_key
 
 SET_TYPES = {"ip": "threat_intel_set", "domain": "threat_entity_set"}
@@ -23,6 +24,8 @@ def transform_run(
     run: Mapping[str, Any], fetched: Sequence[Mapping[str, Any]], *, settings: Settings, store: Store
 ) -> dict[str, Any]:
     """Build the lists for ``run`` from the fetch results and write them, the manifest and the engine state."""
+    if run.get("rollback_to"):
+        return rollback_lists(run, settings=settings, store=store)
     now = parse_time(run["started_at"])
     bodies: list[FeedBody] = []
     carry_over: list[str] = []
@@ -133,3 +136,29 @@ def sudden_drop(lists: Sequence[Mapping[str, Any]], max_drop_percent: int) -> di
                 ),
             }
     return None
+
+
+def rollback_lists(run: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[str, Any]:
+    """Point GuardDuty back at the lists an earlier run built: they are still in S3 (content-addressed,
+    never overwritten), so a rollback is a publish of known-good objects, with the same checks and audit trail
+    as any run. The engine state is left alone: the next scheduled run rebuilds from the feeds."""
+    target = run["rollback_to"]
+    earlier = store.get_json(manifest_key(target))
+    if not earlier:
+        raise ConfigError(
+            f"No manifest for run {target!r}: pick a run from `threatfeed history` whose lists were published"
+        )
+    lists = []
+    for item in earlier.get("lists", []):
+        if item.get("entries", 0) <= 0:
+            continue
+        if not store.exists(item["key"]):
+            raise ConfigError(f"The list {item['key']} of run {target!r} is no longer in s3://{store.bucket}")
+        previous = store.get_json(published_key(item["kind"], item["index"])) or {}
+        lists.append({**item, "previous_sha256": previous.get("sha256"), "unchanged": False})
+    if not lists:
+        raise ConfigError(f"Run {target!r} built no list with entries; nothing to roll back to")
+    reason = f"rollback to the lists of run {target}"
+    manifest = {"run": dict(run), "rollback_to": target, "lists": lists, "publish": True, "reason": reason}
+    pointer = store.put_json(manifest_key(run["id"]), manifest)
+    return {"publish": True, "reason": "", "guarded": False, "manifest": pointer.as_dict(), "lists": lists, "feeds": {}}

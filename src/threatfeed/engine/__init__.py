@@ -1,0 +1,32 @@
+"""The indicator engine: feed bodies in, GuardDuty-ready lists, accounting and state out.
+
+Pure Python standard library (no boto3, no third-party imports) so the transform Lambda imports it in
+milliseconds and tests run without AWS. Modules, one concern each:
+
+- :mod:`.model` the public data types; :mod:`.reasons` rejection/correction names and counting
+- :mod:`.decode` decompression caps, encodings, line endings
+- :mod:`.formats` one parser per input format, and sniffing
+- :mod:`.classify` one value -> indicator or counted rejection; :mod:`.ipv4`, :mod:`.domains`,
+  :mod:`.refang` the value-level rules; :mod:`.policy` bogons, minimum prefix, allow-list
+- :mod:`.spans` address sets as integer intervals
+- :mod:`.state` provenance and aging between runs; :mod:`.packing` aggregation, overflow policy, lists
+- :mod:`.parse` one body; :mod:`.build` a whole run; :mod:`.cli` ``threatfeed parse``
+"""
+
+from threatfeed.engine.build import build_lists
+from threatfeed.engine.decode import BodyTooLarge, BodyUnreadable
+from threatfeed.engine.model import EngineResult, EngineSettings, FeedBody, FeedStats, ListOutput
+from threatfeed.engine.parse import ParsedFeed, parse_body
+
+__all__ = [
+    "BodyTooLarge",
+    "BodyUnreadable",
+    "EngineResult",
+    "EngineSettings",
+    "FeedBody",
+    "FeedStats",
+    "ListOutput",
+    "ParsedFeed",
+    "build_lists",
+    "parse_body",
+]

@@ -1,0 +1,92 @@
+"""``build_lists``: every feed of a run -> the GuardDuty lists, the accounting and the next state.
+
+Steps: parse each body (per-value rules and accounting), fold it into that feed's retained state (aging,
+first/last seen, retractions), keep carried-over feeds' last good contribution, then aggregate and pack.
+A body that cannot be read at all (decompression bomb, corrupt archive, invalid JSON, a declared CSV
+column that is gone) or that yields nothing usable does not wipe the feed: it is treated like a failed
+fetch and carried over, with the error in its stats. Even an unexpected exception while parsing one feed
+only fails that feed (its stats say so); only run-wide problems (a malformed allow-list) raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from threatfeed.engine.model import EngineResult, EngineSettings, FeedBody, FeedStats, utc
+from threatfeed.engine.packing import pack
+from threatfeed.engine.parse import ParsedFeed, parse_body, policy_for
+from threatfeed.engine.state import FeedState, advance, age, dump, load
+from threatfeed.errors import FeedRejected
+
+
+def build_lists(
+    feeds: Sequence[FeedBody],
+    settings: EngineSettings,
+    previous_state: Mapping[str, Any] | None = None,
+    carry_over: Collection[str] = (),
+) -> EngineResult:
+    """Parse, merge, age and pack. Equal input gives byte-equal lists (and equal state)."""
+    policy = policy_for(settings)
+    now = int(settings.now.timestamp())
+    cutoff = now - settings.days_requested * 86400
+    old = load(previous_state)
+    stats: dict[str, FeedStats] = {}
+    parsed: dict[str, ParsedFeed] = {}
+    seen_at: dict[str, int] = {}
+    priority: dict[str, int] = {}
+    failed: set[str] = set()
+    accumulating: set[str] = set()
+    for body in feeds:
+        name = body.feed
+        try:
+            result = parse_body(
+                body.body, feed=name, format=body.format, options=body.options, settings=settings, policy=policy
+            )
+        except FeedRejected as exc:
+            failed.add(name)
+            stats[name] = FeedStats(feed=name, format=body.format, error=str(exc))
+            continue
+        except Exception as exc:  # one feed must never take the whole run down with it
+            failed.add(name)
+            detail = f"feed {name}: unexpected {type(exc).__name__} while parsing ({exc}); previous contribution kept"
+            stats[name] = FeedStats(feed=name, format=body.format, error=detail)
+            continue
+        parsed[name] = parsed[name].merge(result) if name in parsed else result
+        seen = int(utc(body.fetched_at, settings.now).timestamp())
+        seen_at[name] = max(seen, seen_at.get(name, seen))
+        priority[name] = int(body.options.get("priority", 0))
+        if body.options.get("accumulate"):
+            accumulating.add(name)
+    retained: dict[str, FeedState] = {}
+    for name in sorted(parsed):
+        result = parsed[name]
+        stats[name] = result.stats
+        if name in failed:  # another page of the same feed was unreadable: keep what was read, note it
+            stats[name].error = "part of the feed was unreadable"
+        nothing = result.stats.accepted == 0 and not result.revoked_ipv4 and not result.revoked_domains
+        if nothing and name in old:  # an empty or all-garbage body (an HTML error page?): keep the last good
+            stats[name].error = stats[name].error or "no indicator accepted; previous contribution kept"
+            failed.add(name)
+            continue
+        retained[name] = advance(
+            old.get(name), result, seen_at[name], cutoff, priority[name], accumulate=name in accumulating
+        )
+        failed.discard(name)
+    for name in sorted(set(carry_over) | failed):
+        if name in retained:
+            continue
+        if name in old:
+            retained[name] = age(old[name], cutoff)
+        entry = stats.setdefault(name, FeedStats(feed=name))
+        entry.carried_over = True
+    lists, dropped = pack(retained, policy, settings)
+    kept = {name: fs for name, fs in retained.items() if fs.rows}
+    return EngineResult(
+        lists=lists,
+        feeds=dict(sorted(stats.items())),
+        dropped=dropped,
+        state=dump(kept, now),
+        settings=settings,
+        carry_over=tuple(sorted(carry_over)),
+    )

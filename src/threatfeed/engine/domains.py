@@ -1,0 +1,91 @@
+"""Domain names: normalization (IDNA to punycode, lower case, trailing dot) and the validity rules.
+
+GuardDuty entity lists match names as DNS sees them, so every name is reduced to its ASCII (punycode),
+lower-case, dot-less-root form; two spellings of one name then dedupe to one entry. Names a public
+resolver can never answer for (single labels, special-use TLDs, documentation names) are rejected: they
+would only ever match noise.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import repeat
+
+from threatfeed.engine import reasons as R
+
+#: LDH labels (RFC 1035/1123), a final label that is alphabetic or an IDNA A-label; optional "*." label.
+NAME = re.compile(r"(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
+
+#: One LDH label (a single-label "name" such as "localhost").
+LABEL = re.compile(r"[a-zA-Z0-9-]+").fullmatch
+
+#: Special-use and private-use top-level names (RFC 2606, 6761, 6762, 7686, ICANN ".internal").
+RESERVED_TLDS = frozenset(
+    {"local", "localhost", "test", "example", "invalid", "onion", "internal", "arpa", "localdomain", "alt"}
+)
+#: Documentation names (RFC 2606): feeds and samples use them as placeholders.
+RESERVED_NAMES = frozenset({"example.com", "example.net", "example.org"})
+#: Suffixes that mark a reserved name, for ``str.endswith`` (one C call per name in the bulk path).
+RESERVED_SUFFIXES = tuple(sorted("." + t for t in RESERVED_TLDS)) + tuple(sorted("." + n for n in RESERVED_NAMES))
+
+
+def normalize(value: str) -> tuple[str | None, str | None, bool]:
+    """``(name, None, used_idna)`` for a valid name, ``(None, reason, False)`` otherwise."""
+    name = value.strip()
+    if name.endswith("."):
+        name = name[:-1]
+    name = name.lower()
+    used_idna = False
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None, R.INVALID_DOMAIN, False
+        used_idna = True
+    if NAME.fullmatch(name):
+        if len(name) > 253:
+            return None, R.DOMAIN_TOO_LONG, False
+        if reserved(name):
+            return None, R.RESERVED_DOMAIN, False
+        return name, None, used_idna
+    return None, _diagnose(name), False
+
+
+def reserved(name: str) -> bool:
+    return name.endswith(RESERVED_SUFFIXES) or name in RESERVED_NAMES
+
+
+def _diagnose(name: str) -> str:
+    if "*" in name:
+        return R.INVALID_WILDCARD
+    labels = name.split(".")
+    if len(name) > 253 or any(len(label) > 63 for label in labels):
+        return R.DOMAIN_TOO_LONG
+    if len(labels) == 1:
+        return R.SINGLE_LABEL_DOMAIN if LABEL(name) else R.UNRECOGNIZED
+    return R.INVALID_DOMAIN
+
+
+def parents(name: str) -> list[str]:
+    """``a.b.example.org`` -> ``["b.example.org", "example.org", "org"]`` (strict parents)."""
+    out = []
+    pos = name.find(".")
+    while pos != -1:
+        out.append(name[pos + 1 :])
+        pos = name.find(".", pos + 1)
+    return out
+
+
+def collapse_wildcards(names: set[str]) -> set[str]:
+    """Drop names a listed wildcard already covers: ``*.x.org`` covers ``a.x.org`` and ``*.a.x.org`` (not
+    ``x.org`` itself), so those entries would only cost list space."""
+    if True not in map(str.startswith, names, repeat("*.")):
+        return names
+    bases = {n[2:] for n in names if n.startswith("*.")}
+    kept = set()
+    for n in names:
+        plain = n[2:] if n.startswith("*.") else n
+        if any(p in bases for p in parents(plain)):
+            continue
+        kept.add(n)
+    return kept

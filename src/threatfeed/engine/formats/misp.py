@@ -1,0 +1,81 @@
+"""MISP JSON: events, event lists, ``restSearch`` responses and bare attribute lists.
+
+Only network attribute types are read (``ip-src``, ``ip-dst``, their ``|port`` forms, ``domain``,
+``hostname``, ``domain|ip``, ``url``); other types (hashes, e-mail, ...) are skipped, not rejected. MISP's
+own ``to_ids`` flag says whether an attribute is meant for detection: attributes without it are rejected
+(``not_to_ids``) unless ``options["misp_to_ids"]`` is false. Deleted attributes are retracted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from threatfeed.engine import reasons as R
+from threatfeed.engine.classify import Collector
+from threatfeed.engine.decode import BodyUnreadable
+
+_SIMPLE = frozenset({"ip-src", "ip-dst", "domain", "hostname", "url", "uri"})
+_PORTED = frozenset({"ip-src|port", "ip-dst|port", "hostname|port"})
+
+
+def parse_misp(text: str, col: Collector, options: Mapping[str, Any], now: datetime) -> None:
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise BodyUnreadable(f"feed {col.feed}: MISP body is not valid JSON ({exc})") from None
+    to_ids_only = options.get("misp_to_ids", True)
+    count = 0
+    for count, attr in enumerate(attributes(doc), 1):
+        kind = str(attr.get("type", ""))
+        value = attr.get("value")
+        if not isinstance(value, str):
+            col.skip()
+            continue
+        if kind in _SIMPLE:
+            values = [value]
+        elif kind in _PORTED:
+            values = [value.split("|", 1)[0]]
+        elif kind == "domain|ip":
+            values = value.split("|")
+        else:
+            col.skip()
+            continue
+        text_sample = f"{kind} {value}"
+        deleted = attr.get("deleted") in (True, "1", 1)
+        if not deleted and to_ids_only and attr.get("to_ids") in (False, "0", 0):
+            for _ in values:
+                col.reject(count, text_sample, R.NOT_TO_IDS)
+            continue
+        for v in values:
+            col.add(count, v, text_sample, retract=R.REVOKED if deleted else None)
+    col.lines += count
+
+
+def attributes(doc: Any) -> Iterator[dict[str, Any]]:
+    """Every attribute dict, wherever MISP nests it."""
+    if isinstance(doc, list):
+        for item in doc:
+            yield from attributes(item)
+        return
+    if not isinstance(doc, dict):
+        return
+    if "response" in doc:
+        yield from attributes(doc["response"])
+        return
+    if "Event" in doc:
+        yield from attributes(doc["Event"])
+        return
+    if "Attribute" in doc or "Object" in doc:
+        attrs = doc.get("Attribute") or []
+        for attr in attrs if isinstance(attrs, list) else [attrs]:
+            if isinstance(attr, dict):
+                yield attr
+        for obj in doc.get("Object") or []:
+            if isinstance(obj, dict):
+                yield from attributes(obj)
+        return
+    if "type" in doc and "value" in doc:
+        yield doc

@@ -1,0 +1,195 @@
+"""One feed body -> :class:`ParsedFeed`: unpack, decode, pick the format, collect, account.
+
+This is the per-feed step of :func:`~threatfeed.engine.build.build_lists`, exposed on its own for the CLI
+and the tests. It applies the per-value policy (bogons, minimum prefix, allow-list) so rejections carry
+line numbers; the aggregate carving happens later, on the merged set.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from threatfeed.engine import reasons as R
+from threatfeed.engine.classify import DEFAULT_CONFIDENCE, Collector
+from threatfeed.engine.decode import to_text, unpack
+from threatfeed.engine.formats import parser_for, sniff
+from threatfeed.engine.model import EngineSettings, FeedStats
+from threatfeed.engine.policy import Policy, allow_sets
+from threatfeed.engine.spans import Spans, subtract, union
+from threatfeed.errors import ConfigError
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+#: Allow-list entries that can never match a published entry anyway: ignored rather than fatal.
+_MOOT = frozenset({R.IPV6_NOT_SUPPORTED, R.RESERVED_DOMAIN, R.SINGLE_LABEL_DOMAIN})
+
+
+@dataclass
+class ParsedFeed:
+    """What one feed body yielded: accepted IPv4 by confidence (disjoint sets), names with their
+    confidence, retractions, and the accounting."""
+
+    feed: str
+    format: str
+    stats: FeedStats
+    ipv4: dict[int, Spans] = field(default_factory=dict)
+    domains: dict[str, int] = field(default_factory=dict)
+    revoked_ipv4: Spans = field(default_factory=Spans)
+    revoked_domains: frozenset[str] = frozenset()
+
+    def all_ipv4(self) -> Spans:
+        return union(*self.ipv4.values())
+
+    def merge(self, other: ParsedFeed) -> ParsedFeed:
+        """Two bodies of one feed (e.g. pages) combined; stats add up."""
+        by_conf = dict(self.ipv4)
+        for conf, spans in other.ipv4.items():
+            by_conf[conf] = union(by_conf.get(conf, Spans()), spans)
+        names = dict(self.domains)
+        for name, conf in other.domains.items():
+            names[name] = max(conf, names.get(name, conf))
+        a, b = self.stats, other.stats
+        reasons = dict(a.reasons)
+        for k, v in b.reasons.items():
+            reasons[k] = reasons.get(k, 0) + v
+        stats = FeedStats(
+            feed=a.feed,
+            format=a.format if a.format == b.format else f"{a.format}+{b.format}",
+            lines=a.lines + b.lines,
+            skipped=a.skipped + b.skipped,
+            accepted=a.accepted + b.accepted,
+            rejected=a.rejected + b.rejected,
+            reasons=reasons,
+            samples=_merge_samples(a.samples, b.samples),
+            ipv4=a.ipv4 + b.ipv4,
+            domains=a.domains + b.domains,
+            ipv6=a.ipv6 + b.ipv6,
+        )
+        return ParsedFeed(
+            self.feed,
+            stats.format,
+            stats,
+            disjoint_by_confidence(by_conf),
+            names,
+            union(self.revoked_ipv4, other.revoked_ipv4),
+            self.revoked_domains | other.revoked_domains,
+        )
+
+
+def _merge_samples(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out, per = [], {}
+    for s in [*a, *b]:
+        if per.get(s["reason"], 0) < R.SAMPLES_PER_REASON:
+            per[s["reason"]] = per.get(s["reason"], 0) + 1
+            out.append(s)
+    return sorted(out, key=lambda s: (s["reason"], s["line"]))
+
+
+def disjoint_by_confidence(by_conf: Mapping[int, Spans]) -> dict[int, Spans]:
+    """An address listed at several confidences keeps only the highest."""
+    out: dict[int, Spans] = {}
+    taken = Spans()
+    for conf in sorted(by_conf, reverse=True):
+        rest = subtract(by_conf[conf], taken)
+        if rest:
+            out[conf] = rest
+            taken = union(taken, rest)
+    return out
+
+
+def policy_for(settings: EngineSettings | None) -> Policy:
+    """The run's :class:`Policy`: minimum prefix and the parsed allow-list (entries and files).
+
+    An allow-list entry that cannot be read fails the run (``ConfigError``): silently ignoring a typo in
+    the allow-list would publish the very address someone meant to protect.
+    """
+    if settings is None:
+        return Policy()
+    if not settings.allow_list and not settings.allow_list_files:
+        return Policy(min_prefix_len=settings.min_prefix_len)
+    reader = Collector("allow-list", Policy.permissive())
+    for i, entry in enumerate(settings.allow_list, 1):
+        reader.add(i, str(entry))
+    for j, body in enumerate(settings.allow_list_files, 1):
+        text, _ = to_text(unpack(bytes(body), f"allow-list file {j}"))
+        parser_for("txt")(text, reader, {}, datetime.now(UTC))
+    bad = {r: n for r, n in reader.tally.reasons.items() if not R.is_correction(r) and r not in _MOOT}
+    if bad:
+        samples = [s["text"] for s in reader.tally.flat_samples() if s["reason"] in bad][:3]
+        raise ConfigError(f"allow-list has entries that are neither IPv4 nor domains {bad}, e.g. {samples}")
+    exact, wild = allow_sets(reader.names())
+    return Policy(
+        min_prefix_len=settings.min_prefix_len,
+        allow=union(*reader.ipv4_by_confidence().values()),
+        allow_domains=exact,
+        allow_wildcards=wild,
+    )
+
+
+def parse_body(
+    body: bytes,
+    *,
+    feed: str = "file",
+    format: str = "auto",
+    options: Mapping[str, Any] | None = None,
+    settings: EngineSettings | None = None,
+    policy: Policy | None = None,
+) -> ParsedFeed:
+    """Parse one feed body. ``settings`` (optional) supplies the filtering policy and ``now``; without it
+    the defaults apply (bogons, minimum prefix /12, no allow-list, now = UTC now). Raises
+    :class:`~threatfeed.errors.FeedRejected` subclasses for bodies that cannot be read at all
+    (decompression bomb, corrupt archive, invalid JSON)."""
+    options = dict(options or {})
+    now = settings.now if settings is not None else datetime.now(UTC)
+    if policy is None:
+        policy = policy_for(settings)
+    text, bad_utf8 = to_text(unpack(body, feed))
+    fmt = sniff(text) if format == "auto" else format
+    parser = parser_for(fmt)
+    confidence = options.get("confidence", DEFAULT_CONFIDENCE)
+    col = Collector(feed, policy, max(0, min(100, int(confidence))))
+    text = _clean(text, bad_utf8, col)
+    parser(text, col, options, now)
+    ipv4 = disjoint_by_confidence(col.ipv4_by_confidence())  # finishes the bulk path's accounting too
+    stats = FeedStats(
+        feed=feed,
+        format=fmt,
+        lines=col.lines,
+        skipped=col.skipped,
+        accepted=col.accepted,
+        rejected=col.tally.rejected(),
+        reasons=dict(sorted(col.tally.reasons.items())),
+        samples=col.tally.flat_samples(),
+        ipv4=col.ipv4,
+        domains=col.n_domains,
+        ipv6=col.ipv6,
+    )
+    return ParsedFeed(
+        feed=feed,
+        format=fmt,
+        stats=stats,
+        ipv4=ipv4,
+        domains=col.names(),
+        revoked_ipv4=col.revoked(),
+        revoked_domains=frozenset(col.revoked_domains),
+    )
+
+
+def _clean(text: str, bad_utf8: bool, col: Collector) -> str:
+    """Remove NULs and replace undecodable bytes, counting each affected line once (rare: only bodies that
+    need it pay for the per-line pass)."""
+    if not bad_utf8 and "\x00" not in text:
+        return text
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if "\x00" in line:
+            line = line.replace("\x00", "")
+            col.tally.count(R.NUL_BYTES, i + 1, line)
+        if bad_utf8 and _SURROGATES.search(line):
+            line = _SURROGATES.sub("\ufffd", line)
+            col.tally.count(R.INVALID_UTF8, i + 1, line)
+        lines[i] = line
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""Why a line was rejected or corrected, and the bookkeeping that counts it.
+
+Every candidate value a feed yields ends up either *accepted* (it contributed at least one indicator) or
+*rejected*, and every rejection carries exactly one reason, so ``rejected == sum of rejection reasons`` in
+each feed's stats: the manifest can then explain every missing indicator. A few reasons are *corrections*
+(the value was accepted after an adjustment, e.g. host bits cleared): they are counted in the same
+``reasons`` mapping because operators want to see them next to the rejections, but they never count as
+rejected. Samples keep the first few offending lines per reason so a bad feed can be diagnosed from the
+manifest alone, without downloading the raw body again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+#: How many sample lines are kept per reason.
+SAMPLES_PER_REASON = 5
+#: Sample text is cut to this many characters (a single garbage line can be megabytes long).
+SAMPLE_TEXT_CHARS = 200
+
+# --- rejections -------------------------------------------------------------------------------------------
+INVALID_IPV4 = "invalid_ipv4"  # dotted quad with an octet > 255, too few octets, ...
+LEADING_ZERO = "leading_zero"  # 010.1.2.3 is octal to inet_aton and decimal to humans: ambiguous
+INVALID_PREFIX = "invalid_prefix"  # /33, a non-contiguous netmask, ...
+INVALID_RANGE = "invalid_range"  # start after end
+PREFIX_TOO_BROAD = "prefix_too_broad"  # broader than EngineSettings.min_prefix_len
+BOGON = "bogon"  # entirely inside reserved, private or otherwise unroutable space
+ALLOW_LISTED = "allow_listed"  # entirely covered by the allow-list
+ALLOW_LIST_OVERLAP = "allow_list_overlap"  # a wildcard domain that covers an allow-listed name
+IPV6_NOT_SUPPORTED = "ipv6_not_supported"  # GuardDuty lists take IPv4 only
+INVALID_DOMAIN = "invalid_domain"  # bad characters, empty label, hyphen rules, numeric TLD
+DOMAIN_TOO_LONG = "domain_too_long"  # more than 253 characters (or a label over 63)
+SINGLE_LABEL_DOMAIN = "single_label_domain"  # "localhost", "intranet": not a public name
+RESERVED_DOMAIN = "reserved_domain"  # .local, .test, .onion, example.com, ...
+INVALID_WILDCARD = "invalid_wildcard"  # "*" anywhere but a whole leading label
+UNRECOGNIZED = "unrecognized"  # not an indicator at all
+UNSUPPORTED_PATTERN = "unsupported_pattern"  # STIX pattern with nothing a list can carry
+REVOKED = "revoked"  # STIX revoked / MISP deleted: also retracted from earlier runs
+EXPIRED = "expired"  # STIX valid_until in the past: also retracted from earlier runs
+NOT_YET_VALID = "not_yet_valid"  # STIX valid_from in the future
+NOT_TO_IDS = "not_to_ids"  # MISP attribute not flagged for detection
+EMPTY_VALUE = "empty_value"  # a record whose indicator field is empty
+NO_INDICATOR_COLUMN = "no_indicator_column"  # a CSV whose header names no indicator column (a hash feed?)
+
+# --- corrections (accepted after an adjustment) ------------------------------------------------------------
+HOST_BITS_SET = "host_bits_set"  # 192.0.2.7/24 -> 192.0.2.0/24
+BOGON_CARVED = "bogon_carved"  # a range that overlaps reserved space: that part is cut out
+ALLOW_LIST_CARVED = "allow_list_carved"  # a range that overlaps the allow-list: that part is cut out
+DEFANGED = "defanged"  # 1.2.3[.]4, hxxp://, [dot]
+URL_HOST = "url_host"  # a URL (or host:port) reduced to its host
+IDNA = "idna"  # an internationalized name converted to punycode
+INVALID_UTF8 = "invalid_utf8"  # the line had bytes that are not UTF-8 (replaced before parsing)
+NUL_BYTES = "nul_bytes"  # the line had NUL bytes (removed before parsing)
+
+CORRECTIONS = frozenset(
+    {HOST_BITS_SET, BOGON_CARVED, ALLOW_LIST_CARVED, DEFANGED, URL_HOST, IDNA, INVALID_UTF8, NUL_BYTES}
+)
+
+
+def is_correction(reason: str) -> bool:
+    """True when ``reason`` describes an accepted-after-adjustment value, not a rejection."""
+    return reason in CORRECTIONS
+
+
+class Tally:
+    """Counts reasons for one feed and keeps the first samples of each.
+
+    Kept separate from the parsers so every format reports in exactly the same shape.
+    """
+
+    __slots__ = ("feed", "reasons", "samples")
+
+    def __init__(self, feed: str) -> None:
+        self.feed = feed
+        self.reasons: dict[str, int] = {}
+        self.samples: dict[str, list[dict[str, Any]]] = {}
+
+    def count(self, reason: str, line: int, text: str, n: int = 1) -> None:
+        """Count ``n`` occurrences of ``reason``; keep ``text`` as a sample while there is room."""
+        self.reasons[reason] = self.reasons.get(reason, 0) + n
+        kept = self.samples.setdefault(reason, [])
+        if len(kept) < SAMPLES_PER_REASON:
+            kept.append(
+                {"feed": self.feed, "line": line, "text": clip(text), "reason": reason},
+            )
+
+    def add_count(self, reason: str, n: int) -> None:
+        """Count ``n`` occurrences without samples (see :meth:`add_sample`)."""
+        if n:
+            self.reasons[reason] = self.reasons.get(reason, 0) + n
+
+    def add_sample(self, reason: str, line: int, text: str) -> None:
+        """Offer a sample found out of line order: the lowest line numbers are kept."""
+        kept = self.samples.setdefault(reason, [])
+        kept.append({"feed": self.feed, "line": line, "text": clip(text), "reason": reason})
+        kept.sort(key=lambda s: s["line"])
+        del kept[SAMPLES_PER_REASON:]
+
+    def count_many(self, reason: str, n: int, lines: Iterable[int], texts: Iterable[str]) -> None:
+        """Count ``n`` values under ``reason``; the first of ``lines``/``texts`` become samples."""
+        if n <= 0:
+            return
+        self.reasons[reason] = self.reasons.get(reason, 0) + n
+        kept = self.samples.setdefault(reason, [])
+        for line, text in zip(lines, texts, strict=False):
+            if len(kept) >= SAMPLES_PER_REASON:
+                break
+            kept.append({"feed": self.feed, "line": line, "text": clip(text), "reason": reason})
+
+    def rejected(self) -> int:
+        """How many values were rejected (corrections excluded)."""
+        return sum(n for r, n in self.reasons.items() if r not in CORRECTIONS)
+
+    def flat_samples(self) -> list[dict[str, Any]]:
+        """All samples, ordered by reason then line number (deterministic for the manifest)."""
+        out: list[dict[str, Any]] = []
+        for reason in sorted(self.samples):
+            out.extend(sorted(self.samples[reason], key=lambda s: s["line"]))
+        return out
+
+
+def clip(text: str) -> str:
+    """Cut ``text`` to :data:`SAMPLE_TEXT_CHARS` characters and make it printable JSON-safe text."""
+    text = text[:SAMPLE_TEXT_CHARS]
+    # Lone surrogates (from undecodable bytes) cannot be encoded to UTF-8 JSON: show them as U+FFFD.
+    return text.encode("utf-8", "replace").decode("utf-8") if not text.isascii() else text

@@ -1,0 +1,199 @@
+"""Provenance that survives between runs: which feed listed what, first and last seen.
+
+Per feed, indicators are grouped into *rows* sharing ``(first_seen, last_seen, confidence)``; a row holds
+an IPv4 address set and a list of names. Within one feed the rows never overlap, so every address has
+exactly one first/last seen per feed, and "which feeds listed it" is the set of feeds holding it. Rows keep
+the state small whatever the feed size (a run adds at most a few rows per feed) and the address sets are
+stored as zlib-compressed, base64 big-endian ``start,end`` pairs: a million /32s take a few MB of JSON
+instead of tens.
+
+What a run keeps per feed:
+
+- a feed that delivered: its body *is* its contribution (a feed that stops listing an address has
+  delisted it; the sudden-drop guard downstream decides whether a shrinking feed is believable). Earlier
+  rows only lend their ``first_seen``. Feeds that deliver increments (TAXII ``added_after``, MISP ``last``)
+  set ``options["accumulate"]``: their earlier indicators then stay until they age out;
+- a carried-over feed (fetch failed, empty or unreadable body): its last good rows, aged;
+- a feed neither delivered nor carried over (removed from the catalogue): nothing.
+
+Aging: a row whose ``last_seen`` is older than ``days_requested`` before ``now`` is dropped. Explicit
+retractions (STIX revoked or expired, MISP deleted) remove matching addresses and names at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+import zlib
+from array import array
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from itertools import accumulate, chain
+from operator import add, sub
+from typing import Any
+
+from threatfeed.engine.parse import ParsedFeed
+from threatfeed.engine.spans import Spans, intersect, subtract, union
+
+STATE_VERSION = 1
+ENCODING = "u32be-(start-previous_end,end-start)-pairs/zlib/base64"
+
+
+@dataclass
+class Row:
+    """Indicators of one feed sharing first/last seen (epoch seconds) and confidence."""
+
+    first: int
+    last: int
+    confidence: int
+    ipv4: Spans = field(default_factory=Spans)
+    domains: frozenset[str] = frozenset()
+
+    def empty(self) -> bool:
+        return not self.ipv4 and not self.domains
+
+
+@dataclass
+class FeedState:
+    """One feed's retained contribution."""
+
+    priority: int = 0
+    last_success: int | None = None
+    rows: list[Row] = field(default_factory=list)
+
+    def all_ipv4(self) -> Spans:
+        return union(*(r.ipv4 for r in self.rows))
+
+
+def load(previous: Mapping[str, Any] | None) -> dict[str, FeedState]:
+    """Read a state written by :func:`dump`; anything else (None, another version) is an empty state."""
+    if not previous or previous.get("version") != STATE_VERSION:
+        return {}
+    out: dict[str, FeedState] = {}
+    for name, data in (previous.get("feeds") or {}).items():
+        rows = [
+            Row(
+                int(r["first"]),
+                int(r["last"]),
+                int(r.get("confidence", 50)),
+                decode_spans(r.get("ipv4", "")),
+                frozenset(r.get("domains", ())),
+            )
+            for r in data.get("rows", ())
+        ]
+        out[name] = FeedState(int(data.get("priority", 0)), data.get("last_success"), rows)
+    return out
+
+
+def dump(feeds: Mapping[str, FeedState], now: int) -> dict[str, Any]:
+    """JSON-serializable state (sorted keys and rows: equal input gives equal state)."""
+    return {
+        "version": STATE_VERSION,
+        "updated_at": now,
+        "ipv4_encoding": ENCODING,
+        "feeds": {
+            name: {
+                "priority": fs.priority,
+                "last_success": fs.last_success,
+                "rows": [
+                    {
+                        "first": r.first,
+                        "last": r.last,
+                        "confidence": r.confidence,
+                        "ipv4": encode_spans(r.ipv4),
+                        "addresses": r.ipv4.addresses(),
+                        "domains": sorted(r.domains),
+                    }
+                    for r in sorted(fs.rows, key=lambda r: (r.first, r.last, r.confidence))
+                ],
+            }
+            for name, fs in sorted(feeds.items())
+        },
+    }
+
+
+def encode_spans(spans: Spans) -> str:
+    """Delta-encoded (each start relative to the previous end, each end relative to its start), so the
+    high bytes are mostly zero and zlib's fastest level shrinks them well."""
+    if not spans:
+        return ""
+    starts, ends = spans.starts, spans.ends
+    pairs = array("I", [0]) * (2 * len(spans))
+    pairs[0::2] = array("I", map(sub, starts, chain((0,), ends[:-1])))
+    pairs[1::2] = array("I", map(sub, ends, starts))
+    if sys.byteorder == "little":
+        pairs.byteswap()
+    return base64.b64encode(zlib.compress(pairs.tobytes(), 1)).decode("ascii")
+
+
+def decode_spans(text: str) -> Spans:
+    if not text:
+        return Spans()
+    pairs = array("I")
+    pairs.frombytes(zlib.decompress(base64.b64decode(text)))
+    if sys.byteorder == "little":
+        pairs.byteswap()
+    gaps, sizes = pairs[0::2], pairs[1::2]
+    # end[i] = end[i-1] + gap[i] + size[i]; start[i] = end[i] - size[i]
+    ends = array("I", accumulate(map(add, gaps, sizes)))
+    return Spans(array("I", map(sub, ends, sizes)), ends)
+
+
+def age(fs: FeedState, cutoff: int) -> FeedState:
+    """Drop rows last seen before ``cutoff``."""
+    return FeedState(fs.priority, fs.last_success, [r for r in fs.rows if r.last >= cutoff and not r.empty()])
+
+
+def advance(
+    old: FeedState | None, parsed: ParsedFeed, seen: int, cutoff: int, priority: int, accumulate: bool = False
+) -> FeedState:
+    """The feed's state after delivering ``parsed`` at ``seen``: current indicators get ``last = seen``
+    and keep their earlier ``first``. Without ``accumulate`` the body replaces the feed's contribution;
+    with it, earlier indicators stay until they age out (retractions still remove them at once)."""
+    rows = list(old.rows) if old else []
+    if parsed.revoked_ipv4 or parsed.revoked_domains:
+        gone_ip, gone_names = parsed.revoked_ipv4, parsed.revoked_domains
+        rows = [Row(r.first, r.last, r.confidence, subtract(r.ipv4, gone_ip), r.domains - gone_names) for r in rows]
+    current = parsed.all_ipv4()
+    names = parsed.domains
+    grouped: dict[tuple[int, int, int], tuple[list[Spans], set[str]]] = {}
+
+    def put(first: int, last: int, conf: int, spans: Spans | None = None, name: str | None = None) -> None:
+        slot = grouped.setdefault((first, last, conf), ([], set()))
+        if spans:
+            slot[0].append(spans)
+        if name is not None:
+            slot[1].add(name)
+
+    # earlier rows: what is not current stays as it was (accumulating feeds, while in the window)
+    first_seen_names: dict[str, int] = {}
+    for r in rows:
+        if r.last < cutoff:
+            continue
+        if accumulate:
+            put(r.first, r.last, r.confidence, subtract(r.ipv4, current) if current else r.ipv4)
+        for n in r.domains:
+            if n in names:
+                first_seen_names[n] = min(r.first, first_seen_names.get(n, r.first))
+            elif accumulate:
+                put(r.first, r.last, r.confidence, name=n)
+    # current addresses: split by the first_seen they already had
+    old_rows = [r for r in rows if r.ipv4 and r.last >= cutoff]
+    for conf, spans in parsed.ipv4.items():
+        remaining = spans
+        for r in old_rows:
+            if not remaining:
+                break
+            common = intersect(remaining, r.ipv4)
+            if common:
+                put(min(r.first, seen), seen, conf, common)
+                remaining = subtract(remaining, common)
+        put(seen, seen, conf, remaining)
+    for n, conf in names.items():
+        put(min(first_seen_names.get(n, seen), seen), seen, conf, name=n)
+    new_rows = []
+    for (first, last, conf), (spans_list, name_set) in grouped.items():
+        row = Row(first, last, conf, union(*spans_list) if spans_list else Spans(), frozenset(name_set))
+        if not row.empty():
+            new_rows.append(row)
+    return FeedState(priority, seen, new_rows)
