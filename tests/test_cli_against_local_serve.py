@@ -81,7 +81,8 @@ def test_diff_shows_entries_added_and_removed_between_two_runs(served: tuple[Emb
     _, first = threatfeed(endpoint, "start", "--json")
     aws.feed_server.set_route("/samples/blocklist.txt", status=200, body=b"45.9.20.1\n185.220.101.7\n")
     try:
-        _, second = threatfeed(endpoint, "start", "--json", "--force")
+        code, second = threatfeed(endpoint, "start", "--json", "--force")
+        assert code == 0, second
     finally:
         aws.feed_server.clear_route("/samples/blocklist.txt")
     run_a = json.loads(first.strip().splitlines()[-1])["name"]
@@ -120,7 +121,8 @@ def test_rollback_republishes_the_previous_list_through_the_state_machine(served
     try:
         _, first = threatfeed(endpoint, "start", "--json", "--force")
         aws.feed_server.set_route("/samples/blocklist.txt", status=200, body=b"45.9.30.1\n45.9.30.2\n")
-        _, second = threatfeed(endpoint, "start", "--json", "--force")
+        code, second = threatfeed(endpoint, "start", "--json", "--force")
+        assert code == 0, second
     finally:
         aws.feed_server.clear_route("/samples/blocklist.txt")
     run_a = json.loads(first.strip().splitlines()[-1])["name"]
