@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, MutableMapping
@@ -135,6 +136,20 @@ class CapturedStdout(io.TextIOBase):  # one per process: loggers keep the stream
             self.real.flush()
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """One handler call: what Lambda would bill (duration at the function's memory size)."""
+
+    function_name: str
+    outcome: str
+    seconds: float
+    memory_mb: int
+
+    @property
+    def gb_seconds(self) -> float:
+        return self.seconds * self.memory_mb / 1024
+
+
 class HandlerRegistry:
     """Maps moto's functions to handler files and invokes them."""
 
@@ -150,7 +165,7 @@ class HandlerRegistry:
         self._lock = threading.Lock()
         self.log_groups = log_groups or {}  # function name -> its log group (template's LoggingConfig)
         self.on_log = on_log  # (log group, function name, text) after each invocation
-        self.invocations: list[tuple[str, str]] = []  # (function name, outcome)
+        self.invocations: list[Invocation] = []
 
     def _module(self, function_name: str, handler: str) -> Callable[..., Any]:
         module_file, _, attribute = handler.rpartition(".")
@@ -177,7 +192,9 @@ class HandlerRegistry:
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
         }
-        context = LambdaContext(name, fn.function_arn, int(fn.memory_size or 128), str(uuid.uuid4()))
+        memory = int(fn.memory_size or 128)
+        context = LambdaContext(name, fn.function_arn, memory, str(uuid.uuid4()))
+        started = time.perf_counter()
         stdout = _CAPTURE if isinstance(_CAPTURE, CapturedStdout) and _CAPTURE.active else None
         if stdout is not None and sys.stdout is not stdout:
             # Something (pytest's capture, say) replaced sys.stdout since the embedded AWS started.
@@ -198,9 +215,11 @@ class HandlerRegistry:
                         "stackTrace": traceback.format_exception(error)[-6:],
                     }
                     print(json.dumps({"level": "ERROR", **payload}))
-                    self.invocations.append((name, type(error).__name__))
+                    self.invocations.append(
+                        Invocation(name, type(error).__name__, time.perf_counter() - started, memory)
+                    )
                     return json.dumps(payload), True, ""
-            self.invocations.append((name, "ok"))
+            self.invocations.append(Invocation(name, "ok", time.perf_counter() - started, memory))
             return json.dumps(result, default=str), False, ""
         finally:
             text = stdout.end() if stdout else ""
