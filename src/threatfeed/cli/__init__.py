@@ -33,4 +33,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return parse_main(argv[1:])
     args = build_parser().parse_args(argv)
     return int(args.func(args))
-

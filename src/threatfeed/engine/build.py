@@ -36,7 +36,7 @@ def build_lists(
     seen_at: dict[str, int] = {}
     priority: dict[str, int] = {}
     failed: set[str] = set()
-    accumulating: set[str] = set()
+    replacing: set[str] = set()
     for body in feeds:
         name = body.feed
         try:
@@ -56,8 +56,8 @@ def build_lists(
         seen = int(utc(body.fetched_at, settings.now).timestamp())
         seen_at[name] = max(seen, seen_at.get(name, seen))
         priority[name] = int(body.options.get("priority", 0))
-        if body.options.get("accumulate"):
-            accumulating.add(name)
+        if bool(body.options.get("replace", settings.replace_delivered)):
+            replacing.add(name)
     retained: dict[str, FeedState] = {}
     for name in sorted(parsed):
         result = parsed[name]
@@ -70,7 +70,7 @@ def build_lists(
             failed.add(name)
             continue
         retained[name] = advance(
-            old.get(name), result, seen_at[name], cutoff, priority[name], accumulate=name in accumulating
+            old.get(name), result, seen_at[name], cutoff, priority[name], replace=name in replacing
         )
         failed.discard(name)
     for name in sorted(set(carry_over) | failed):

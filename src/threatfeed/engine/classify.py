@@ -73,6 +73,7 @@ class Collector:
         self.revoked_keys: list[int] = []
         self.revoked_domains: set[str] = set()
         self.lines = 0
+        self.first_content = 0  # line number of a text body's first data line (for header detection)
         self.skipped = 0
         self.accepted = 0
         self.ipv4 = 0

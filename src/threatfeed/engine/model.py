@@ -31,8 +31,9 @@ class FeedBody:
     ``options`` understood by the engine: ``column`` / ``columns`` (CSV column name or 0-based index),
     ``delimiter`` (CSV), ``priority`` (int, higher wins when lists overflow, default 0), ``confidence``
     (0-100, default 50, used when the format carries none), ``misp_to_ids`` (bool, default True: only
-    MISP attributes flagged for detection), ``accumulate`` (bool, default False: the body holds only what is
-    new, so earlier indicators are kept until they age out instead of being replaced by this body).
+    MISP attributes flagged for detection), ``replace`` (bool, default ``EngineSettings.replace_delivered``:
+    the body is the feed's complete current list, so what it no longer lists is delisted at once instead
+    of aging out).
     """
 
     feed: str
@@ -56,6 +57,11 @@ class EngineSettings:
     ``allow_list`` holds CIDRs, ranges, addresses and domains; ``allow_list_files`` holds extra allow-list
     bodies (same text syntax, one entry per line). Allow-listing is by overlap: listed ranges have the
     allowed part carved out; a domain allow-lists itself and its subdomains.
+
+    ``replace_delivered``: by default a feed that delivers keeps its earlier indicators until they age out
+    (absence from one body is not a retraction, and a truncated body cannot delist anything); with it, a
+    delivered body replaces the feed's contribution, so what the feed stopped listing is delisted at once
+    (pair it with a sudden-drop guard). A feed's ``options["replace"]`` (True/False) overrides it.
     """
 
     now: datetime
@@ -67,6 +73,7 @@ class EngineSettings:
     ip_list_slots: int = 1
     ip_destination: str = "ip_set"
     allow_list_files: Sequence[bytes] = ()
+    replace_delivered: bool = False
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -92,6 +99,7 @@ class EngineSettings:
             "max_bytes_per_list": self.max_bytes_per_list,
             "ip_list_slots": self.ip_list_slots,
             "ip_destination": self.ip_destination,
+            "replace_delivered": self.replace_delivered,
         }
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
-from itertools import accumulate, compress, repeat
-from operator import add, and_, eq, gt, le, lshift, not_, or_, rshift
+from itertools import compress, repeat
+from operator import add, and_, eq, gt, le, lshift, lt, not_, or_, rshift
 
 MASK32 = 0xFFFFFFFF
 #: key = start << 32 | end packs an interval into one int, so sorting intervals is sorting ints.
@@ -87,7 +87,7 @@ def sweep_sorted(addresses: array) -> Spans:
 
 def _sweep(starts: array, ends: array) -> Spans:
     """Merge intervals sorted by start into disjoint, non-adjacent ones with C-level ``map``, ``compress``
-    (and ``accumulate`` when intervals nest) instead of a Python loop. Data stays in arrays: iterating
+    (and a running maximum when intervals nest) instead of a Python loop. Data stays in arrays: iterating
     contiguous machine ints is several times faster than chasing a list of scattered int objects.
 
     An interval starts a new run when it begins beyond the running maximum end + 1; a run ends with the
@@ -96,7 +96,7 @@ def _sweep(starts: array, ends: array) -> Spans:
         return Spans(array("I", starts), array("I", ends))
     reach = ends
     if ends is not starts and not all(map(le, ends[:-1], ends[1:])):  # nested intervals
-        reach = array("I", accumulate(ends, max))
+        reach = _running_max(ends)
     fresh = list(map(gt, starts[1:], map(add, reach[:-1], repeat(1))))
     if False not in fresh:
         return Spans(array("I", starts), array("I", ends))
@@ -105,6 +105,19 @@ def _sweep(starts: array, ends: array) -> Spans:
     out_e = array("I", compress(reach, fresh))
     out_e.append(reach[-1])
     return Spans(out_s, out_e)
+
+
+def _running_max(ends: array) -> array:
+    """``accumulate(ends, max)``, but only the nested stretches (where the running maximum exceeds the
+    interval's own end) are visited in Python: they are few even when ``ends`` is long."""
+    reach = array("I", ends)
+    n = len(reach)
+    for j in compress(range(1, n), map(lt, ends[1:], ends[:-1])):
+        k = j
+        while k < n and reach[k] < reach[k - 1]:
+            reach[k] = reach[k - 1]
+            k += 1
+    return reach
 
 
 def union(*sets: Spans) -> Spans:

@@ -9,10 +9,12 @@ instead of tens.
 
 What a run keeps per feed:
 
-- a feed that delivered: its body *is* its contribution (a feed that stops listing an address has
-  delisted it; the sudden-drop guard downstream decides whether a shrinking feed is believable). Earlier
-  rows only lend their ``first_seen``. Feeds that deliver increments (TAXII ``added_after``, MISP ``last``)
-  set ``options["accumulate"]``: their earlier indicators then stay until they age out;
+- a feed that delivered: its current indicators (``last_seen`` = this run, ``first_seen`` kept from
+  earlier rows) plus its earlier indicators until they age out. Many feeds only publish what is new since
+  the last query (iSIGHT windows, TAXII ``added_after``, MISP ``last``), and a truncated body must not
+  delist what was published: absence from today's body is not a retraction. With
+  ``EngineSettings.replace_delivered`` (or a feed's ``options["replace"]``) the body is instead the feed's
+  complete current list: what it no longer lists is delisted at once;
 - a carried-over feed (fetch failed, empty or unreadable body): its last good rows, aged;
 - a feed neither delivered nor carried over (removed from the catalogue): nothing.
 
@@ -145,11 +147,11 @@ def age(fs: FeedState, cutoff: int) -> FeedState:
 
 
 def advance(
-    old: FeedState | None, parsed: ParsedFeed, seen: int, cutoff: int, priority: int, accumulate: bool = False
+    old: FeedState | None, parsed: ParsedFeed, seen: int, cutoff: int, priority: int, replace: bool = False
 ) -> FeedState:
     """The feed's state after delivering ``parsed`` at ``seen``: current indicators get ``last = seen``
-    and keep their earlier ``first``. Without ``accumulate`` the body replaces the feed's contribution;
-    with it, earlier indicators stay until they age out (retractions still remove them at once)."""
+    and keep their earlier ``first``; earlier indicators stay until they age out (retractions remove them
+    at once), unless ``replace``: then the body is the feed's whole contribution."""
     rows = list(old.rows) if old else []
     if parsed.revoked_ipv4 or parsed.revoked_domains:
         gone_ip, gone_names = parsed.revoked_ipv4, parsed.revoked_domains
@@ -165,17 +167,17 @@ def advance(
         if name is not None:
             slot[1].add(name)
 
-    # earlier rows: what is not current stays as it was (accumulating feeds, while in the window)
+    # earlier rows: what is not current stays as it was while in the window (unless the body replaces it)
     first_seen_names: dict[str, int] = {}
     for r in rows:
         if r.last < cutoff:
             continue
-        if accumulate:
+        if not replace:
             put(r.first, r.last, r.confidence, subtract(r.ipv4, current) if current else r.ipv4)
         for n in r.domains:
             if n in names:
                 first_seen_names[n] = min(r.first, first_seen_names.get(n, r.first))
-            elif accumulate:
+            elif not replace:
                 put(r.first, r.last, r.confidence, name=n)
     # current addresses: split by the first_seen they already had
     old_rows = [r for r in rows if r.ipv4 and r.last >= cutoff]

@@ -1,11 +1,12 @@
 """Line-oriented text feeds: plain lists, hosts files, DShield ranges, Spamhaus DROP, Tor exit lists.
 
-This is the hot path (most feeds, and the million-line benchmark, are plain text), so it is built around
-one trick: a per-run regular expression (:attr:`Policy.fast_ipv4`) recognises, in C via ``map``, the lines
-that are nothing but a public IPv4 address; those are packed with ``inet_aton`` in bulk and never touch
-Python-level logic. Every other line (comments, CIDRs, ranges, names, garbage, addresses near bogons or
-allow-listed space) goes through :meth:`Collector.add` one by one. Lines are processed in chunks of about
-1 MB so the list of line strings never holds a whole large feed at once.
+This is the hot path (most feeds, and the million-line benchmark, are plain text), so lines are sorted into
+classes in bulk before any Python code looks at one: each chunk is translated once into "shapes" (every
+non-zero digit becomes 9) and set lookups, run in C through ``map``, pick out the lines that are exactly a
+dotted quad, exactly ``a.b.c.d/nn`` and (one regular expression, still through ``map``) exactly a
+lower-case domain name. Each class goes to the collector in one call; only the lines no class recognised
+(inline comments, ranges, URLs, defanged values, IPv6, garbage) are looked at one by one. Lines are
+processed in chunks of about 1 MB so the list of line strings never holds a whole large feed at once.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def _walk(text: str, col: Collector, slow: Callable[[int, str], None]) -> None:
         text = text[:-1]
     if not text:
         return
+    col.first_content = _first_content_line(text)
     n = len(text)
     pos = 0
     base = 0
@@ -104,6 +106,15 @@ def _walk(text: str, col: Collector, slow: Callable[[int, str], None]) -> None:
     col.lines += base
 
 
+def _first_content_line(text: str) -> int:
+    """Line number of the first line that is neither blank nor a comment (0 if none)."""
+    for no, line in enumerate(text.split("\n", 200)[:200], 1):
+        s = line.strip()
+        if s and s[0] not in "#;" and not s.startswith("//"):
+            return no
+    return 0
+
+
 def _numbers(indexes: Iterable[int], first: int) -> Iterator[int]:
     return map(add, indexes, repeat(first))
 
@@ -120,9 +131,8 @@ def _txt_line(col: Collector, no: int, line: str) -> None:
     if not tokens:
         col.skip()
         return
-    # a column header before any data ("Start End Netblock Attacks ..."): plain words only
-    header = len(tokens) >= 2 and col.accepted == 0 and not col.tally.reasons
-    if header and all(t.replace("_", "").isalpha() for t in tokens):
+    # a column header as the first line of data ("Start End Netblock Attacks ..."): plain words only
+    if no == col.first_content and len(tokens) >= 2 and all(t.replace("_", "").isalpha() for t in tokens):
         col.skip()
         return
     first = tokens[0]

@@ -1,0 +1,82 @@
+"""GuardDuty packing: limits, several lists, the overflow policy and what was dropped."""
+
+from __future__ import annotations
+
+from engine_helpers import lines_of, settings
+
+from threatfeed.engine import FeedBody, build_lists
+
+
+def _ips(n: int, start: int = 0) -> str:
+    return "".join(f"45.{(start + i) >> 8 & 255}.{(start + i) & 255}.{1 + 2 * ((start + i) >> 16)}\n" for i in range(n))
+
+
+def test_lists_fit_the_entry_limit_and_spill_into_more_slots():
+    result = build_lists([FeedBody("a", _ips(25).encode())], settings(max_entries_per_list=10, ip_list_slots=3))
+    ip_lists = [lst for lst in result.lists if lst.kind == "ip"]
+    assert [lst.index for lst in ip_lists] == [0, 1, 2]
+    assert [lst.entries for lst in ip_lists] == [10, 10, 5]
+    assert result.dropped == {}
+
+
+def test_overflow_keeps_higher_priority_feeds_first():
+    feeds = [
+        FeedBody("low", _ips(8).encode(), options={"priority": 1}),
+        FeedBody("high", _ips(8, start=100).encode(), options={"priority": 9}),
+    ]
+    result = build_lists(feeds, settings(max_entries_per_list=10))
+    kept = lines_of(result, "ip")
+    assert len(kept) == 10
+    assert set(_ips(8, start=100).split()) <= set(kept)
+    assert result.dropped == {"ip_over_entry_limit": 6}
+
+
+def test_overflow_prefers_confidence_then_recency():
+    bundle = (
+        '{"type":"bundle","objects":['
+        '{"type":"indicator","id":"indicator--1","pattern":"[ipv4-addr:value = \'45.0.0.1\']","confidence":90},'
+        '{"type":"indicator","id":"indicator--2","pattern":"[ipv4-addr:value = \'45.0.0.3\']","confidence":10},'
+        '{"type":"indicator","id":"indicator--3","pattern":"[ipv4-addr:value = \'45.0.0.5\']","confidence":60}]}'
+    )
+    result = build_lists([FeedBody("s", bundle.encode())], settings(max_entries_per_list=2))
+    assert lines_of(result, "ip") == ["45.0.0.1", "45.0.0.5"]
+    assert result.dropped == {"ip_over_entry_limit": 1}
+
+
+def test_partial_tier_is_cut_deterministically_in_address_order():
+    result = build_lists([FeedBody("a", _ips(5).encode())], settings(max_entries_per_list=3))
+    assert lines_of(result, "ip") == ["45.0.0.1", "45.0.1.1", "45.0.2.1"]
+
+
+def test_byte_limit_splits_domain_lists_and_counts_the_overflow():
+    names = "".join(f"{'x' * 40}-{i}.evil-site.biz\n" for i in range(10))
+    result = build_lists([FeedBody("a", names.encode())], settings(max_bytes_per_list=200))
+    (domain_list,) = [lst for lst in result.lists if lst.kind == "domain"]
+    assert len(domain_list.body) <= 200
+    assert domain_list.entries == 3
+    assert result.dropped == {"domain_over_byte_limit": 7}
+
+
+def test_entity_set_destination_puts_ips_and_domains_in_one_list():
+    result = build_lists([FeedBody("a", b"45.0.0.1\nevil-site.biz\n")], settings(ip_destination="entity_set"))
+    assert [(lst.kind, lst.index) for lst in result.lists] == [("domain", 0)]
+    assert result.lists[0].body == b"45.0.0.1\nevil-site.biz\n"
+
+
+def test_no_ip_slot_means_every_ip_is_dropped():
+    result = build_lists([FeedBody("a", b"45.0.0.1\nevil-site.biz\n")], settings(ip_list_slots=0))
+    assert [lst.kind for lst in result.lists] == ["domain"]
+    assert result.dropped == {"ip_over_entry_limit": 1}
+
+
+def test_empty_lists_are_still_returned_with_zero_entries():
+    result = build_lists([FeedBody("a", b"# nothing\n")], settings())
+    assert [(lst.kind, lst.entries, lst.body) for lst in result.lists] == [("ip", 0, b""), ("domain", 0, b"")]
+
+
+def test_list_outputs_are_txt_with_sha256():
+    import hashlib
+
+    result = build_lists([FeedBody("a", b"45.0.0.1\n")], settings())
+    lst = result.lists[0]
+    assert lst.format == "TXT" and lst.sha256 == hashlib.sha256(lst.body).hexdigest()

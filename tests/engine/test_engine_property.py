@@ -1,0 +1,148 @@
+"""Property tests: the fast paths against a straightforward ``ipaddress`` oracle on random inputs."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from engine_helpers import lines_of, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from threatfeed.engine import FeedBody, build_lists
+from threatfeed.engine import spans as S
+from threatfeed.engine.policy import BOGON_CIDRS
+
+# Small neighbourhoods, some straddling bogon edges, so overlaps, adjacency and carving all happen often.
+BASES = [
+    int(ipaddress.IPv4Address(a))
+    for a in ("45.0.0.0", "100.63.240.0", "172.15.248.0", "192.167.252.0", "223.255.240.0", "9.255.252.0")
+]
+SPAN = 1 << 13
+
+address = st.builds(lambda b, off: b + off, st.sampled_from(BASES), st.integers(0, SPAN - 1))
+entry = st.one_of(
+    st.builds(lambda a: ("ip", a, 32), address),
+    st.builds(lambda a, p: ("cidr", a, p), address, st.integers(20, 32)),
+    st.builds(lambda a, n: ("range", a, n), address, st.integers(0, 700)),
+)
+allow_entry = st.builds(lambda a, p: (a, p), address, st.integers(22, 32))
+
+
+def _text(kind: str, a: int, p: int) -> str:
+    if kind == "ip":
+        return str(ipaddress.IPv4Address(a))
+    if kind == "cidr":
+        return f"{ipaddress.IPv4Address(a)}/{p}"  # host bits usually set: the network is meant
+    return f"{ipaddress.IPv4Address(a)}-{ipaddress.IPv4Address(min(a + p, 2**32 - 1))}"
+
+
+def _addresses(kind: str, a: int, p: int) -> set[int]:
+    if kind == "ip":
+        return {a}
+    if kind == "cidr":
+        net = ipaddress.ip_network(f"{ipaddress.IPv4Address(a)}/{p}", strict=False)
+        return set(range(int(net.network_address), int(net.broadcast_address) + 1))
+    return set(range(a, min(a + p, 2**32 - 1) + 1))
+
+
+BOGON_NETS = [ipaddress.ip_network(c) for c in BOGON_CIDRS]
+
+
+def _in_bogon(x: int) -> bool:
+    addr = ipaddress.IPv4Address(x)
+    return any(addr in n for n in BOGON_NETS)
+
+
+def _oracle(entries, allow) -> tuple[list[str], int, dict[str, int]]:
+    allowed: set[int] = set()
+    for a, p in allow:
+        allowed |= _addresses("cidr", a, p)
+    listed: set[int] = set()
+    accepted = 0
+    reasons: dict[str, int] = {}
+
+    def count(reason: str) -> None:
+        reasons[reason] = reasons.get(reason, 0) + 1
+
+    for kind, a, p in entries:
+        everything = _addresses(kind, a, p)
+        bogon = {x for x in everything if _in_bogon(x)}
+        usable = everything - bogon - allowed
+        if usable:
+            accepted += 1
+            if bogon:
+                count("bogon_carved")
+            if everything & allowed:
+                count("allow_list_carved")
+            if kind == "cidr" and a != min(everything):
+                count("host_bits_set")
+        else:
+            count("bogon" if bogon == everything else "allow_listed")
+        listed |= usable
+    nets = ipaddress.collapse_addresses(ipaddress.IPv4Network(x) for x in sorted(listed))
+    text = [str(n.network_address) if n.prefixlen == 32 else str(n) for n in nets]
+    return text, accepted, reasons
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(entry, max_size=40), st.lists(allow_entry, max_size=4), st.sampled_from(["txt", "csv"]))
+def test_engine_matches_ipaddress_oracle(entries, allow, fmt):
+    if fmt == "txt":
+        body = "".join(_text(*e) + "\n" for e in entries)
+    else:
+        body = "indicator,comment\n" + "".join(f"{_text(*e)},x\n" for e in entries)
+    allow_list = [f"{ipaddress.IPv4Address(a)}/{p}" for a, p in allow]
+    result = build_lists(
+        [FeedBody("f", body.encode(), fmt)],
+        settings(allow_list=allow_list, min_prefix_len=8, max_entries_per_list=10**6),
+    )
+    expected, accepted, reasons = _oracle(entries, allow)
+    assert lines_of(result, "ip") == expected
+    stats = result.feeds["f"]
+    assert stats.accepted == accepted
+    assert stats.reasons == reasons
+    assert stats.accepted + stats.rejected == len(entries)
+
+
+interval = st.builds(lambda a, n: (a, min(a + n, 4095)), st.integers(0, 4095), st.integers(0, 40))
+
+
+def _set(pairs) -> set[int]:
+    out: set[int] = set()
+    for s, e in pairs:
+        out |= set(range(s, e + 1))
+    return out
+
+
+def _canonical(spans: S.Spans) -> bool:
+    pairs = list(spans.pairs())
+    return all(s <= e for s, e in pairs) and all(pairs[i][1] + 1 < pairs[i + 1][0] for i in range(len(pairs) - 1))
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.lists(interval, max_size=30), st.lists(interval, max_size=30), st.lists(st.integers(0, 4095), max_size=30))
+def test_interval_algebra_matches_python_sets(a_pairs, b_pairs, singles):
+    a = S.from_keys((s << 32) | e for s, e in a_pairs)
+    b = S.from_keys((s << 32) | e for s, e in b_pairs)
+    c = S.from_singles(singles)
+    for spans in (a, b, c):
+        assert _canonical(spans)
+    assert _set(a.pairs()) == _set(a_pairs)
+    assert _set(c.pairs()) == set(singles)
+    for op, expected in (
+        (S.union(a, b, c), _set(a_pairs) | _set(b_pairs) | set(singles)),
+        (S.merge_into(a, b), _set(a_pairs) | _set(b_pairs)),
+        (S.subtract(a, b), _set(a_pairs) - _set(b_pairs)),
+        (S.intersect(a, b), _set(a_pairs) & _set(b_pairs)),
+    ):
+        assert _canonical(op)
+        assert _set(op.pairs()) == expected
+    blocks = [blk for s, e in a.pairs() for blk in S.cidr_blocks(s, e)]
+    assert S.count_blocks(a) == len(blocks)
+    oracle = [
+        n
+        for s, e in a.pairs()
+        for n in ipaddress.summarize_address_range(ipaddress.IPv4Address(s), ipaddress.IPv4Address(e))
+    ]
+    assert [(int(n.network_address), n.prefixlen) for n in oracle] == blocks
