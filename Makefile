@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: venv demo test lint sam-validate asl-lint pytest bench build clean
+.PHONY: venv demo test lint sam-validate asl-lint security pytest bench build clean
 
 venv: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/threatfeed local run
 
-test: venv lint sam-validate asl-lint pytest
+test: venv lint sam-validate asl-lint security build-check pytest
 
 lint: venv
 	$(BIN)/ruff check .
@@ -29,6 +29,20 @@ sam-validate: venv
 
 asl-lint: venv
 	$(BIN)/python tools/asl_lint.py statemachine template.yaml
+
+# checkov over template.yaml and its SAM transform (tools/security_scan.py; suppressions inline in the
+# template, each with its reason). checkov has its own virtualenv, inside .venv so that git ignores it and
+# `make clean` removes it: its pins (boto3 1.35, packaging 23...) would break aws-sam-cli and pytest in .venv.
+TOOLS_VENV := $(VENV)/tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-$(shell cat tools/requirements-security.txt | cksum | cut -d' ' -f1)
+
+security: venv $(TOOLS_STAMP)
+	$(BIN)/python tools/security_scan.py --checkov $(TOOLS_VENV)/bin/checkov template.yaml
+
+$(TOOLS_STAMP): tools/requirements-security.txt
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install -q --disable-pip-version-check -r tools/requirements-security.txt
+	rm -f $(TOOLS_VENV)/.installed-* && touch $@
 
 pytest: venv
 	$(BIN)/python -m pytest

@@ -25,19 +25,37 @@ BUILD_PYTHON ?= $(firstword $(wildcard $(THREATFEED_ROOT)/.venv/bin/python) pyth
 
 # Top-level pip packages each function imports; versions (transitive ones too) come from
 # functions/requirements.txt. Add a package here when a function starts importing it.
-DEPS_PlanFunction := aws-lambda-powertools fastjsonschema
-DEPS_FetchFunction := aws-lambda-powertools requests
-DEPS_TransformFunction := aws-lambda-powertools
-DEPS_PublishFunction := aws-lambda-powertools
+# wrapt: aws-xray-sdk's own dependency (see TRACING_PACKAGES).
+DEPS_PlanFunction := aws-lambda-powertools fastjsonschema wrapt
+DEPS_FetchFunction := aws-lambda-powertools requests wrapt
+DEPS_TransformFunction := aws-lambda-powertools wrapt
+DEPS_PublishFunction := aws-lambda-powertools wrapt
+
+# Powertools Tracer (every function has Tracing: Active) needs the X-Ray SDK, which is not in the Lambda
+# runtime. Installed with --no-deps: its other dependency, botocore, is the runtime's (pip would otherwise
+# ship a second botocore in every artifact). The import check imports TRACING_IMPORTS from the artifact.
+TRACING_PACKAGES := aws-xray-sdk
+TRACING_IMPORTS := aws_xray_sdk.core
 
 # What the python3.13 Lambda runtime itself provides (not shipped; simulated from the build venv).
 LAMBDA_RUNTIME_PACKAGES := boto3 botocore s3transfer jmespath dateutil six.py urllib3
 
-.PHONY: build build-PlanFunction build-FetchFunction build-TransformFunction build-PublishFunction
+.PHONY: build build-check build-PlanFunction build-FetchFunction build-TransformFunction build-PublishFunction
 
 # `make build`: the same as `sam build` with samconfig.toml's defaults.
 build: venv
 	$(BIN)/sam build
+
+# `make build-check` (part of `make test`): proves the artifacts build here for python3.13/arm64 without
+# touching .aws-sam/: `sam build` into a scratch directory (removed afterwards, also on failure), then
+# tools/check_build.py on the result (artifact contents, native modules' ELF machine and CPython tag).
+build-check: venv
+	@scratch="$$(mktemp -d "$${TMPDIR:-/tmp}/threatfeed-build.XXXXXX")" && trap 'rm -rf "$$scratch"' EXIT && \
+	echo "sam build --build-dir $$scratch/build" && \
+	$(BIN)/sam build --build-dir "$$scratch/build" --cache-dir "$$scratch/cache" >"$$scratch/sam-build.log" 2>&1 \
+		|| { cat "$$scratch/sam-build.log"; exit 1; }; \
+	grep '^build.mk:' "$$scratch/sam-build.log"; \
+	$(BIN)/python "$(THREATFEED_ROOT)/tools/check_build.py" "$$scratch/build"
 
 build-PlanFunction:
 	$(call threatfeed_function,plan,PlanFunction)
@@ -60,21 +78,27 @@ define threatfeed_function
 		--target "$(ARTIFACTS_DIR)" --upgrade \
 		--platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON_VERSION) --implementation cp \
 		--only-binary=:all: --constraint "$(LAMBDA_CONSTRAINTS)" $(DEPS_$(2))
+	"$(BUILD_PYTHON)" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
+		--target "$(ARTIFACTS_DIR)" --upgrade \
+		--platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON_VERSION) --implementation cp \
+		--only-binary=:all: --constraint "$(LAMBDA_CONSTRAINTS)" $(TRACING_PACKAGES)
 	cp -R "$(THREATFEED_ROOT)/functions/$(1)/." "$(ARTIFACTS_DIR)/"
 	rm -rf "$(ARTIFACTS_DIR)/threatfeed"
 	cp -R "$(THREATFEED_ROOT)/src/threatfeed" "$(ARTIFACTS_DIR)/threatfeed"
 	rm -rf "$(ARTIFACTS_DIR)/bin"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
 	@if [ "$(THREATFEED_SKIP_IMPORT_CHECK)" != "1" ]; then \
+		THREATFEED_CHECK_IMPORTS="$(TRACING_IMPORTS)" \
 		"$(BUILD_PYTHON)" -I -S -B -c "$$THREATFEED_IMPORT_CHECK" "$(ARTIFACTS_DIR)" \
 			"$$("$(BUILD_PYTHON)" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
 			"$(2)" $(LAMBDA_RUNTIME_PACKAGES); \
 	fi
 endef
 
-# argv: artifact dir, build venv site-packages, logical ID, runtime-provided package names.
+# argv: artifact dir, build venv site-packages, logical ID, runtime-provided package names;
+# env THREATFEED_CHECK_IMPORTS: more modules that must import (those the handlers load lazily).
 define THREATFEED_IMPORT_CHECK
-import os, sys, tempfile, traceback
+import importlib, os, sys, tempfile, traceback
 artifact, site, logical_id, provided = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 with tempfile.TemporaryDirectory(prefix="lambda-runtime-") as runtime:
     for name in provided:
@@ -89,6 +113,8 @@ with tempfile.TemporaryDirectory(prefix="lambda-runtime-") as runtime:
         import app
         import threatfeed
         assert callable(getattr(app, "handler", None)), "app.py defines no handler(event, context)"
+        for module in os.environ.get("THREATFEED_CHECK_IMPORTS", "").split():
+            importlib.import_module(module)
     except ModuleNotFoundError as exc:
         traceback.print_exc()
         top = (exc.name or "").partition(".")[0]

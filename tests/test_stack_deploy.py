@@ -144,6 +144,7 @@ def test_moto_gaps_are_filled_explicitly(stack: DeployedStack) -> None:
         "AWS::S3::BucketPolicy",
         "AWS::SNS::Subscription",
         "AWS::Scheduler::Schedule",
+        "AWS::CloudWatch::Alarm",
     }
     assert set(stack.emulated.values()) == types - native
     assert types <= moto_supported_types()
@@ -163,6 +164,7 @@ def test_outputs_and_named_resources(stack: DeployedStack) -> None:
         "NotificationTopicArn",
         "CatalogueParameterName",
         "IsightSecretArn",
+        "DashboardName",
     }
     assert stack.catalogue_parameter == "/threatfeed/tf-test/catalogue"
     assert ":secret:threatfeed/tf-test/isight" in stack.secret_arn
@@ -185,6 +187,8 @@ def test_functions_carry_the_resolved_environment(stack: DeployedStack) -> None:
         assert info.environment["THREATFEED_BUCKET"] == stack.bucket
         assert info.environment["THREATFEED_STACK_NAME"] == "tf-test"
         assert info.environment["POWERTOOLS_SERVICE_NAME"] == "threatfeed"
+        assert info.environment["POWERTOOLS_METRICS_NAMESPACE"] == "threatfeed"
+        assert info.tracing == "Active"
     plan = stack.function("plan").environment
     assert plan["THREATFEED_CATALOGUE_PARAMETER"] == stack.catalogue_parameter
     assert plan["THREATFEED_REGIONS"] == "us-east-1,eu-west-1"
@@ -276,6 +280,47 @@ def test_schedule_and_deploy_rule_target_the_state_machine(stack: DeployedStack)
     assert json.loads(target["Input"]) == {"trigger": "deploy"}
 
 
+# --------------------------------------------------------------------------- observability
+
+
+def test_alarms_watch_this_stack_and_notify_its_topic(stack: DeployedStack) -> None:
+    cloudwatch = client("cloudwatch")
+    described = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
+    assert set(stack.alarms.values()) <= set(described)
+    assert len(stack.alarms) == 8
+    watched = set()
+    for logical_id, name in stack.alarms.items():
+        alarm = described[name]
+        assert name.startswith("tf-test-"), name
+        assert alarm["AlarmActions"] == [stack.topic_arn], logical_id
+        assert alarm["TreatMissingData"] == "notBreaching"
+        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        watched.add((alarm["Namespace"], alarm["MetricName"], tuple(sorted(dimensions.items()))))
+    machine = (("StateMachineArn", stack.state_machine_arn),)
+    assert {
+        ("AWS/States", "ExecutionsFailed", machine),
+        ("AWS/States", "ExecutionsTimedOut", machine),
+        ("AWS/States", "ExecutionsAborted", machine),
+        ("threatfeed", "ListInError", (("service", "threatfeed"),)),
+    } | {("AWS/Lambda", "Errors", (("FunctionName", info.name),)) for info in stack.functions.values()} == watched
+
+
+def test_dashboard_shows_this_stack(stack: DeployedStack) -> None:
+    (name,) = stack.dashboards.values()
+    assert name == stack.outputs["DashboardName"] == "tf-test-us-east-1"
+    body = client("cloudwatch").get_dashboard(DashboardName=name)["DashboardBody"]
+    assert "${" not in body.replace("${PROP(", "")  # only CloudWatch's own dynamic labels are left
+    dashboard = json.loads(body)
+    text = json.dumps(dashboard)
+    assert stack.state_machine_arn in text
+    assert all(info.name in text for info in stack.functions.values())
+    (alarms,) = [w["properties"]["alarms"] for w in dashboard["widgets"] if w["type"] == "alarm"]
+    cloudwatch = client("cloudwatch")
+    assert sorted(alarms) == sorted(
+        a["AlarmArn"] for a in cloudwatch.describe_alarms()["MetricAlarms"] if a["AlarmName"] in stack.alarms.values()
+    )
+
+
 # --------------------------------------------------------------------------- the state machine
 
 
@@ -283,6 +328,7 @@ def test_state_machine_is_executable_with_substitutions_resolved(stack: Deployed
     sfn = client("stepfunctions")
     described = sfn.describe_state_machine(stateMachineArn=stack.state_machine_arn)
     assert described["type"] == "STANDARD"
+    assert described["tracingConfiguration"] == {"enabled": True}
     assert described["roleArn"] == stack.state_machine_role_arn
     assert described["definition"] == stack.definition
     assert "${" not in stack.definition

@@ -51,7 +51,21 @@ STAR_RESOURCE_ACTIONS = {
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
 }
-ALLOWED_MANAGED_POLICIES = {"AWSLambdaBasicExecutionRole"}
+#: Managed policies SAM attaches: Lambda's basic execution role, and X-Ray's write-only policy (Tracing).
+ALLOWED_MANAGED_POLICIES = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
+#: The custom metrics the handlers emit (Powertools EMF, namespace threatfeed): name -> dimension sets
+#: (every set also carries service=threatfeed). What the alarms and the dashboard may refer to.
+CUSTOM_METRICS = {
+    "FeedIndicatorsAccepted": [{"feed"}],
+    "FeedIndicatorsRejected": [{"feed"}],
+    "ListEntries": [{"list"}],
+    "RegionPublished": [{"region"}],
+    "RegionPublishFailed": [{"region"}],
+    "ListInError": [{"region"}, set()],  # per Region, and the aggregate the alarm watches
+    "RunDurationSeconds": [set()],
+}
+METRICS_NAMESPACE = "threatfeed"
+SERVICE = "threatfeed"
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +213,8 @@ def test_function_runtime_and_build(template: dict[str, Any], logical_id: str, f
     assert effective(template, logical_id, "Architectures") == ["arm64"]
     assert effective(template, logical_id, "Handler") == "app.handler"
     assert resource["Properties"]["CodeUri"] == f"functions/{folder}"
-    assert resource["Metadata"] == {"BuildMethod": "makefile", "ContextPath": ".", "WorkingDirectory": "."}
+    build = {k: v for k, v in resource["Metadata"].items() if k != "checkov"}
+    assert build == {"BuildMethod": "makefile", "ContextPath": ".", "WorkingDirectory": "."}
     assert 1 <= effective(template, logical_id, "Timeout") <= 900
     assert (ROOT / "functions" / folder).is_dir()
     log_group = resource["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
@@ -338,6 +353,215 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert outputs["NotificationTopicArn"]["Value"] == {"Ref": "NotificationTopic"}
     assert outputs["CatalogueParameterName"]["Value"] == {"Ref": "CatalogueParameter"}
     assert outputs["IsightSecretArn"]["Value"] == {"Ref": "IsightSecret"}
+    assert outputs["DashboardName"]["Value"] == {"Ref": "Dashboard"}
+
+
+# --------------------------------------------------------------------------- observability
+
+PSEUDO = {
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::StackName": "tf-stack",
+}
+STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:ThreatfeedStateMachine"
+
+
+def render_sub(template: dict[str, Any], text: str) -> tuple[str, set[str]]:
+    """An ``Fn::Sub`` string as CloudFormation renders it, with plausible values; and the names it uses.
+
+    ``${!x}`` is the literal ``${x}``; ``${X.Arn}`` of an alarm is its ARN, ``${X}`` a parameter's default,
+    the state machine's ARN or ``ref-<X>``.
+    """
+    used: set[str] = set()
+
+    def value(match: re.Match[str]) -> str:
+        if match.group(1):
+            return "${" + match.group(2) + "}"
+        name = match.group(2)
+        used.add(name)
+        if name in PSEUDO:
+            return PSEUDO[name]
+        target, _, attr = name.partition(".")
+        if target in template["Parameters"]:
+            return str(template["Parameters"][target]["Default"])
+        assert target in template["Resources"], f"${{{name}}} names nothing in the template"
+        if attr:
+            assert attr == "Arn", name
+            return f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{target}"
+        if target == "ThreatfeedStateMachine":
+            return STATE_MACHINE_ARN
+        return f"ref-{target}"
+
+    return re.sub(r"\$\{(!?)([^}]+)\}", value, text), used
+
+
+def alarms_of(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: r["Properties"] for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def alarm_metric(props: dict[str, Any]) -> tuple[str, str, str]:
+    dimensions = {d["Name"]: d["Value"] for d in props["Dimensions"]}
+    return props["Namespace"], props["MetricName"], json.dumps(dimensions, sort_keys=True)
+
+
+def test_functions_and_state_machine_are_traced(template: dict[str, Any], transformed: dict[str, Any]) -> None:
+    for logical_id in FUNCTIONS:
+        assert effective(template, logical_id, "Tracing") == "Active"
+        assert transformed["Resources"][logical_id]["Properties"]["TracingConfig"] == {"Mode": "Active"}
+    machine = template["Resources"]["ThreatfeedStateMachine"]["Properties"]
+    assert machine["Tracing"] == {"Enabled": True}
+    assert transformed["Resources"]["ThreatfeedStateMachine"]["Properties"]["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_powertools_metrics_namespace_and_service(template: dict[str, Any]) -> None:
+    for logical_id in FUNCTIONS:
+        env = environment(template, logical_id)
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE, logical_id
+        assert env["POWERTOOLS_SERVICE_NAME"] == SERVICE, logical_id
+
+
+def test_alarms_cover_failed_runs_lists_in_error_and_function_errors(resources: dict[str, Any]) -> None:
+    machine = {"StateMachineArn": {"Ref": "ThreatfeedStateMachine"}}
+    expected = {
+        ("AWS/States", "ExecutionsFailed", json.dumps(machine)),
+        ("AWS/States", "ExecutionsTimedOut", json.dumps(machine)),
+        ("AWS/States", "ExecutionsAborted", json.dumps(machine)),
+        (METRICS_NAMESPACE, "ListInError", json.dumps({"service": SERVICE})),
+    } | {("AWS/Lambda", "Errors", json.dumps({"FunctionName": {"Ref": name}})) for name in FUNCTIONS}
+    metrics = [alarm_metric(props) for props in alarms_of(resources).values()]
+    assert len(metrics) == len(set(metrics)), "two alarms watch the same metric"
+    assert set(metrics) == expected
+
+
+def test_every_alarm_notifies_the_topic_on_the_first_occurrence(resources: dict[str, Any]) -> None:
+    alarms = alarms_of(resources)
+    assert alarms
+    names = set()
+    for logical_id, props in alarms.items():
+        assert props["AlarmActions"] == [{"Ref": "NotificationTopic"}], logical_id
+        assert props.get("ActionsEnabled", True) is True, logical_id
+        assert props["TreatMissingData"] == "notBreaching", logical_id
+        assert (props["Statistic"], props["Threshold"], props["ComparisonOperator"]) == (
+            "Sum",
+            1,
+            "GreaterThanOrEqualToThreshold",
+        ), logical_id
+        assert props["EvaluationPeriods"] == 1 and props.get("DatapointsToAlarm", 1) == 1, logical_id
+        assert 60 <= props["Period"] <= 3600, logical_id
+        assert "OKActions" not in props and "InsufficientDataActions" not in props, logical_id
+        assert props["AlarmDescription"], logical_id
+        name = props["AlarmName"]["Fn::Sub"]
+        assert name.startswith("${AWS::StackName}-"), logical_id
+        names.add(name)
+    assert len(names) == len(alarms)
+
+
+def test_cloudwatch_may_use_the_topic_key_for_this_stacks_alarms_only(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    statements = resources["NotificationKey"]["Properties"]["KeyPolicy"]["Statement"]
+    (grant,) = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert grant["Effect"] == "Allow"
+    assert set(as_list(grant["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert set(grant["Condition"]) == {"StringEquals", "ArnEquals"}
+    assert grant["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    allowed = [render_sub(template, arn["Fn::Sub"])[0] for arn in grant["Condition"]["ArnEquals"]["aws:SourceArn"]]
+    alarms = []
+    for props in alarms_of(resources).values():
+        name, _ = render_sub(template, props["AlarmName"]["Fn::Sub"])
+        alarms.append(f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}")
+    # an alarm missing here could not publish to the encrypted topic: its notifications would be dropped
+    assert sorted(allowed) == sorted(alarms)
+
+
+def test_custom_metric_alarms_use_emitted_metrics(resources: dict[str, Any]) -> None:
+    custom = [props for props in alarms_of(resources).values() if props["Namespace"] == METRICS_NAMESPACE]
+    assert custom
+    for props in custom:
+        dimensions = {d["Name"]: d["Value"] for d in props["Dimensions"]}
+        assert dimensions.pop("service") == SERVICE
+        assert set(dimensions) in CUSTOM_METRICS[props["MetricName"]], props["MetricName"]
+
+
+def dashboard_metrics(body: dict[str, Any]) -> tuple[list[tuple[str, str, dict[str, str]]], list[str]]:
+    """(namespace, metric, dimensions) of every metric row, and every expression, of the dashboard."""
+    rows: list[tuple[str, str, dict[str, str]]] = []
+    expressions: list[str] = []
+    for widget in body["widgets"]:
+        for row in widget["properties"].get("metrics", []):
+            values = [v for v in row if not isinstance(v, dict)]
+            options = [v for v in row if isinstance(v, dict)]
+            if not values:
+                expressions.extend(o["expression"] for o in options if "expression" in o)
+                continue
+            assert "." not in values, "write metric rows in full"
+            namespace, metric, *pairs = values
+            rows.append((namespace, metric, dict(zip(pairs[::2], pairs[1::2], strict=True))))
+    return rows, expressions
+
+
+SEARCH = re.compile(r"""SEARCH\('\{([^}]*)\} MetricName="(\w+)"(?: (\w+)="([^"]*)")*', '(\w+)', (\d+)\)""")
+
+
+def test_dashboard_body_is_json_and_shows_the_run(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    props = resources["Dashboard"]["Properties"]
+    assert props["DashboardName"] == {"Fn::Sub": "${AWS::StackName}-${AWS::Region}"}
+    text, used = render_sub(template, props["DashboardBody"]["Fn::Sub"])
+    body = json.loads(text)
+    assert "ThreatfeedStateMachine" in used
+    for widget in body["widgets"]:
+        assert {"type", "x", "y", "width", "height", "properties"} <= set(widget)
+        assert widget["x"] + widget["width"] <= 24
+        if widget["type"] == "metric":
+            assert widget["properties"]["region"] == "us-east-1"
+            assert widget["properties"]["title"]
+
+    rows, expressions = dashboard_metrics(body)
+    machine = {"StateMachineArn": STATE_MACHINE_ARN}
+    for metric in ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionTime"):
+        assert ("AWS/States", metric, machine) in rows, metric
+    assert (METRICS_NAMESPACE, "RunDurationSeconds", {"service": SERVICE}) in rows
+    for name in FUNCTIONS:
+        assert ("AWS/Lambda", "Errors", {"FunctionName": f"ref-{name}"}) in rows
+
+    searched = set()
+    for expression in expressions:
+        match = SEARCH.fullmatch(expression)
+        if not match:
+            continue
+        namespace, *keys = [k.strip() for k in match.group(1).split(",")]
+        assert namespace == METRICS_NAMESPACE
+        assert "service" in keys and set(keys) - {"service"} in CUSTOM_METRICS[match.group(2)], expression
+        assert match.group(3, 4) == ("service", SERVICE)
+        searched.add(match.group(2))
+    assert {
+        "FeedIndicatorsAccepted",
+        "FeedIndicatorsRejected",
+        "ListEntries",
+        "RegionPublished",
+        "RegionPublishFailed",
+        "ListInError",
+    } <= searched
+    for namespace, metric, dimensions in rows:
+        if namespace == METRICS_NAMESPACE:
+            assert dimensions.pop("service") == SERVICE
+            assert set(dimensions) in CUSTOM_METRICS[metric]
+
+    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    assert sorted(alarm_widget["properties"]["alarms"]) == sorted(
+        f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{k}" for k in alarms_of(resources)
+    )
+
+
+def test_every_checkov_suppression_is_justified(resources: dict[str, Any]) -> None:
+    skipped = 0
+    for logical_id, resource in resources.items():
+        for skip in (resource.get("Metadata") or {}).get("checkov", {}).get("skip", []):
+            assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), logical_id
+            assert len(skip.get("comment", "")) >= 60, f"{logical_id}: {skip['id']} needs a reason"
+            skipped += 1
+    assert skipped
 
 
 # --------------------------------------------------------------------------- IAM
@@ -362,13 +586,18 @@ def test_star_resources_only_where_iam_allows_nothing_narrower(transformed: dict
                 assert "aws:RequestTag/threatfeed:stack" in statement["Condition"]["StringEquals"]
 
 
-def test_only_the_basic_execution_managed_policy(transformed: dict[str, Any]) -> None:
-    for resource in transformed["Resources"].values():
+def test_only_the_basic_execution_and_xray_managed_policies(transformed: dict[str, Any]) -> None:
+    xray = set()
+    for logical_id, resource in transformed["Resources"].items():
         if resource["Type"] != "AWS::IAM::Role":
             continue
         for arn in resource["Properties"].get("ManagedPolicyArns", []):
             text = json.dumps(arn)
             assert any(name in text for name in ALLOWED_MANAGED_POLICIES), text
+            if "AWSXrayWriteOnlyAccess" in text:
+                xray.add(logical_id)
+    # tracing roles only: the four functions' and the state machine's, not the event sources'
+    assert xray == {f"{name}Role" for name in FUNCTIONS} | {"ThreatfeedStateMachineRole"}
 
 
 def function_statements(resources: dict[str, Any], logical_id: str) -> list[dict[str, Any]]:
@@ -489,6 +718,155 @@ def test_runtime_requirements_are_pinned() -> None:
     names = {r.split("==")[0].lower() for r in requirements}
     assert {"aws-lambda-powertools", "requests"} <= names
     assert not names & {"boto3", "botocore"}, "the Lambda runtime provides boto3"
+
+
+def test_tracing_sdk_ships_without_a_second_botocore() -> None:
+    """Powertools Tracer needs aws-xray-sdk in every artifact; its botocore must stay the runtime's."""
+    text = (ROOT / "build.mk").read_text(encoding="utf-8")
+    assert re.search(r"^TRACING_PACKAGES := aws-xray-sdk$", text, re.MULTILINE)
+    (no_deps,) = [c for c in text.split('$(BUILD_PYTHON)" -m pip install')[1:] if "$(TRACING_PACKAGES)" in c]
+    assert "--no-deps" in no_deps and '--constraint "$(LAMBDA_CONSTRAINTS)"' in no_deps
+    for logical_id in FUNCTIONS:
+        deps = re.search(rf"^DEPS_{logical_id} := (.*)$", text, re.MULTILINE)
+        assert deps and "wrapt" in deps.group(1).split(), f"{logical_id}: aws-xray-sdk needs wrapt"
+    pinned = (ROOT / "functions" / "requirements.txt").read_text(encoding="utf-8")
+    assert re.search(r"^aws-xray-sdk==", pinned, re.MULTILINE) and re.search(r"^wrapt==", pinned, re.MULTILINE)
+
+
+def test_make_test_scans_the_template_and_builds() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    (prerequisites,) = re.findall(r"^test: (.*)$", makefile, re.MULTILINE)
+    assert {"lint", "sam-validate", "asl-lint", "security", "build-check", "pytest"} <= set(prerequisites.split())
+    assert "tools/security_scan.py" in makefile
+    build_mk = (ROOT / "build.mk").read_text(encoding="utf-8")
+    recipe = build_mk.split("\nbuild-check:", 1)[1].split("\n\n", 1)[0]
+    assert "--build-dir" in recipe and "trap 'rm -rf" in recipe, "build-check must build outside .aws-sam"
+    assert "tools/check_build.py" in recipe
+    pins = (ROOT / "tools" / "requirements-security.txt").read_text(encoding="utf-8")
+    assert re.search(r"^checkov==\d+\.\d+\.\d+$", pins, re.MULTILINE)
+
+
+# --------------------------------------------------------------------------- tools/security_scan.py
+
+
+def load_tool(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_checkov(tmp_path: Path, report: dict[str, Any]) -> str:
+    """A stand-in for checkov printing ``report`` for whatever files it is given (checkov is not in .venv)."""
+    script = tmp_path / "checkov"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        "if '--version' in sys.argv: print('0.0.0'); sys.exit(0)\n"
+        "files = [sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == '--file']\n"
+        f"report = json.loads({json.dumps(json.dumps(report))})\n"
+        "for group in report['results'].values():\n"
+        "    for check in group:\n"
+        "        check['file_path'] = '/' + files[check.pop('file')].rsplit('/', 1)[-1]\n"
+        "print(json.dumps(report))\n"
+        "sys.exit(1 if report['results']['failed_checks'] else 0)\n",
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def check(check_id: str, resource: str, file: int, comment: str | None = None) -> dict[str, Any]:
+    result: dict[str, Any] = {"result": "SKIPPED" if comment is not None else "PASSED"}
+    if comment is not None:
+        result["suppress_comment"] = comment
+    return {
+        "check_id": check_id,
+        "check_name": "a check",
+        "resource": resource,
+        "file": file,
+        "file_line_range": [1, 2],
+        "check_result": result,
+    }
+
+
+@pytest.mark.parametrize(
+    ("failed", "comment", "code", "expected"),
+    [
+        ([], "a reason long enough to be one", 0, "security_scan: OK"),
+        ([], "No comment provided", 1, "suppression without a reason: CKV_AWS_18 AWS::S3::Bucket.DataBucket"),
+        ([check("CKV_AWS_26", "AWS::SNS::Topic.NotificationTopic", 1)], "a reason long enough", 1, "FAILED CKV_AWS_26"),
+    ],
+)
+def test_security_scan_verdict(
+    tmp_path: Path, capsys: Any, failed: list[dict[str, Any]], comment: str, code: int, expected: str
+) -> None:
+    scan = load_tool("security_scan")
+    report = {
+        "check_type": "cloudformation",
+        "results": {
+            "passed_checks": [
+                check("CKV_AWS_21", "AWS::S3::Bucket.DataBucket", 0),
+                check("CKV_AWS_60", "AWS::IAM::Role.PlanFunctionRole", 1),
+            ],
+            "failed_checks": failed,
+            "skipped_checks": [check("CKV_AWS_18", "AWS::S3::Bucket.DataBucket", 0, comment)],
+            "parsing_errors": [],
+        },
+    }
+    assert scan.main(["--checkov", fake_checkov(tmp_path, report), str(TEMPLATE_PATH)]) == code
+    out = capsys.readouterr().out
+    assert expected in out
+    assert "template.yaml: 1 passed" in out and "SAM-transformed template.yaml: 1 passed" in out
+
+
+def test_security_scan_transform_exposes_the_generated_roles() -> None:
+    transformed = load_tool("security_scan").transformed_template(TEMPLATE_PATH)
+    types = {r["Type"] for r in transformed["Resources"].values()}
+    assert "AWS::IAM::Role" in types and "AWS::Lambda::Function" in types
+    assert not any(t.startswith("AWS::Serverless::") for t in types)
+    # SAM carries a function's Metadata (its checkov suppressions) to the function it generates
+    for logical_id in FUNCTIONS:
+        assert (
+            transformed["Resources"][logical_id]["Metadata"]["checkov"]
+            == (load_template(TEMPLATE_PATH)["Resources"][logical_id]["Metadata"]["checkov"])
+        )
+
+
+# --------------------------------------------------------------------------- tools/check_build.py
+
+
+def elf(machine: int) -> bytes:
+    return b"\x7fELF\x02\x01" + bytes(12) + machine.to_bytes(2, "little") + bytes(40)
+
+
+@pytest.mark.parametrize(
+    ("files", "problem"),
+    [
+        ({"wrapt/_wrappers.cpython-313-aarch64-linux-gnu.so": elf(183)}, None),
+        ({"wrapt/_wrappers.cpython-313-x86_64-linux-gnu.so": elf(62)}, "is not built for ['arm64']"),
+        ({"wrapt/_wrappers.cpython-311-aarch64-linux-gnu.so": elf(183)}, "is not built for python3.13"),
+        ({"botocore/__init__.py": b""}, "ships its own botocore"),
+    ],
+)
+def test_check_build(tmp_path: Path, capsys: Any, files: dict[str, bytes], problem: str | None) -> None:
+    tool = load_tool("check_build")
+    (tmp_path / "template.yaml").write_text(
+        "Globals: {Function: {Runtime: python3.13, Architectures: [arm64]}}\n"
+        "Resources: {PlanFunction: {Type: AWS::Serverless::Function, Properties: {CodeUri: PlanFunction}}}\n",
+        encoding="utf-8",
+    )
+    artifact = tmp_path / "PlanFunction"
+    for name, content in {"app.py": b"", "threatfeed/__init__.py": b"", **files}.items():
+        (artifact / name).parent.mkdir(parents=True, exist_ok=True)
+        (artifact / name).write_bytes(content)
+    code = tool.main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == (0 if problem is None else 1), out
+    if problem:
+        assert problem in out
 
 
 # --------------------------------------------------------------------------- tools/asl_lint.py

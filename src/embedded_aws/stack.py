@@ -13,17 +13,17 @@ What happens, and where moto needs help:
    ``functions/<name>`` folder; the handlers are never run from there), as ``sam package`` does.
 2. ``samtranslator`` turns it into plain CloudFormation (roles, rules, schedules...).
 3. ``create_stack`` in moto's CloudFormation. moto 5.2.5 has no CloudFormation model for
-   ``AWS::SecretsManager::Secret``, ``AWS::S3::BucketPolicy``, ``AWS::SNS::Subscription`` and
-   ``AWS::Scheduler::Schedule`` (it would skip them with a warning and resolve references to them as
-   ``None``); this module registers small models that create them in moto's own backends (see
-   ``EMULATED_TYPES``; moto ignores a bucket policy's conditions, so the bucket policy is enforced with its
-   ``aws:SecureTransport`` condition evaluated, see ``_statement_may_apply``). moto's bucket model applies
-   only encryption and tags: versioning, public access block, ownership controls and lifecycle rules are
-   applied afterwards through the S3 API. Where moto's
-   models read a property differently from CloudFormation (an SSM parameter's Tags map, a KMS key's
-   Key/Value tags, a Number parameter kept as an int in a Lambda environment) the input or the result is
-   reshaped (``_work_around_moto``, ``_functions``). moto checks no parameter constraint: ``check_parameters``
-   rejects what CloudFormation would (MinValue, AllowedPattern...).
+   ``AWS::SecretsManager::Secret``, ``AWS::S3::BucketPolicy``, ``AWS::SNS::Subscription``,
+   ``AWS::Scheduler::Schedule`` and ``AWS::CloudWatch::Alarm`` (it would skip them with a warning and resolve
+   references to them as ``None``); this module registers small models that create them in moto's own
+   backends (see ``EMULATED_TYPES``). moto ignores a bucket policy's conditions, so the bucket policy is
+   enforced with its ``aws:SecureTransport`` condition evaluated (see ``_statement_may_apply``); moto never
+   evaluates an alarm (it stays OK) nor sends its actions. moto's bucket model applies only encryption and
+   tags: versioning, public access block, ownership controls and lifecycle rules are applied afterwards
+   through the S3 API. Where moto's models read a property differently from CloudFormation (an SSM
+   parameter's Tags map, a KMS key's Key/Value tags, a Number parameter kept as an int in a Lambda
+   environment) the input or the result is reshaped (``_work_around_moto``, ``_functions``). moto checks no
+   parameter constraint: ``check_parameters`` rejects what CloudFormation would (MinValue, AllowedPattern...).
 4. moto ignores ``DefinitionS3Location``/``DefinitionSubstitutions`` and keeps the state machine it creates
    in its non-executing backend. The definition file is therefore substituted here, exactly as
    CloudFormation does it (text replacement of ``${Name}``), with values resolved *by moto's CloudFormation
@@ -83,6 +83,7 @@ class FunctionInfo:
     timeout: int
     role_arn: str
     environment: dict[str, str]
+    tracing: str = "PassThrough"  # TracingConfig.Mode as the template sets it ("Active": X-Ray)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ class DeployedStack:
     template: dict[str, Any]  # the transformed (plain CloudFormation) template that was deployed
     emulated: dict[str, str] = field(default_factory=dict)  # logical ID -> type created by EMULATED_TYPES
     triggers: dict[str, dict[str, Any]] = field(default_factory=dict)  # event name -> execution input
+    alarms: dict[str, str] = field(default_factory=dict)  # logical ID -> alarm name (in moto's CloudWatch)
+    dashboards: dict[str, str] = field(default_factory=dict)  # logical ID -> dashboard name
 
     def function(self, name: str) -> FunctionInfo:
         """A function by logical ID (``FetchFunction``) or by folder (``fetch``)."""
@@ -432,10 +435,90 @@ class EmulatedSchedule(_EmulatedModel, CloudFormationModel):
         scheduler_backends[account_id][region_name].delete_schedule(group, resource_name)
 
 
+class EmulatedAlarm(_EmulatedModel, CloudFormationModel):
+    """``AWS::CloudWatch::Alarm`` in moto's CloudWatch (a metric alarm; moto never evaluates it). Ref = name."""
+
+    ATTRIBUTES = ("Arn",)
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[no-untyped-def]
+        cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+    ):
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        props = cloudformation_json["Properties"]
+        alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=resource_name,
+            namespace=props.get("Namespace"),
+            metric_name=props.get("MetricName"),
+            metric_data_queries=[_metric_data_query(q) for q in props.get("Metrics") or []] or None,
+            comparison_operator=props["ComparisonOperator"],
+            evaluation_periods=int(props["EvaluationPeriods"]),
+            datapoints_to_alarm=int(props["DatapointsToAlarm"]) if "DatapointsToAlarm" in props else None,
+            period=int(props["Period"]) if "Period" in props else None,  # type: ignore[arg-type]
+            threshold=float(props["Threshold"]) if "Threshold" in props else None,  # type: ignore[arg-type]
+            statistic=props.get("Statistic"),
+            extended_statistic=props.get("ExtendedStatistic"),
+            description=props.get("AlarmDescription"),
+            dimensions=list(props.get("Dimensions") or []),
+            alarm_actions=list(props.get("AlarmActions") or []),
+            ok_actions=list(props.get("OKActions") or []),
+            insufficient_data_actions=list(props.get("InsufficientDataActions") or []),
+            unit=props.get("Unit"),
+            actions_enabled=str(props.get("ActionsEnabled", True)).lower() == "true",
+            treat_missing_data=props.get("TreatMissingData"),
+            evaluate_low_sample_count_percentile=props.get("EvaluateLowSampleCountPercentile"),
+            threshold_metric_id=props.get("ThresholdMetricId"),
+            tags=list(props.get("Tags") or []),
+        )
+        return cls(alarm.name, {"Arn": alarm.alarm_arn})
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[no-untyped-def]
+        cls, resource_name, cloudformation_json, account_id, region_name
+    ):
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+
+def _metric_data_query(query: dict[str, Any]) -> Any:
+    """An alarm's ``Metrics`` entry (CloudFormation shape) as moto's ``MetricDataQuery``."""
+    from moto.cloudwatch.models import Dimension, Metric, MetricDataQuery, MetricStat
+
+    stat = query.get("MetricStat")
+    metric_stat = None
+    if stat:
+        metric = stat["Metric"]
+        dimensions = [Dimension(d["Name"], d["Value"]) for d in metric.get("Dimensions") or []]
+        metric_stat = MetricStat(
+            Metric(metric["MetricName"], metric.get("Namespace"), dimensions),  # type: ignore[arg-type]
+            int(stat["Period"]),  # type: ignore[arg-type]
+            stat["Stat"],
+            stat.get("Unit"),  # type: ignore[arg-type]
+        )
+    return MetricDataQuery(
+        query["Id"],
+        query.get("Label"),  # type: ignore[arg-type]
+        int(query["Period"]) if "Period" in query else None,  # type: ignore[arg-type]
+        str(query.get("ReturnData", True)).lower() == "true",  # type: ignore[arg-type]
+        expression=query.get("Expression"),
+        metric_stat=metric_stat,
+    )
+
+
 #: Resource types moto 5.2.5's CloudFormation cannot create, and the models above that create them.
 EMULATED_TYPES: dict[str, type[CloudFormationModel]] = {
     model.cloudformation_type(): model
-    for model in (EmulatedSecret, EmulatedBucketPolicy, EmulatedSubscription, EmulatedSchedule)
+    for model in (EmulatedSecret, EmulatedBucketPolicy, EmulatedSubscription, EmulatedSchedule, EmulatedAlarm)
 }
 
 
@@ -608,6 +691,10 @@ def deploy_stack(
         template=cfn_template,
         emulated={r.logical_id: r.resource_type for r in stack_resources if r.resource_type in EMULATED_TYPES},
         triggers=_triggers(resources.get(machine_id, {})),
+        alarms={r.logical_id: r.physical_id for r in stack_resources if r.resource_type == "AWS::CloudWatch::Alarm"},
+        dashboards={
+            r.logical_id: r.physical_id for r in stack_resources if r.resource_type == "AWS::CloudWatch::Dashboard"
+        },
     )
 
 
@@ -779,8 +866,12 @@ def _put_state_machine(sfn: Any, arn: str, definition: str, role_arn: str, props
         exists = True
     except sfn.exceptions.StateMachineDoesNotExist:
         exists = False
+    tracing = props.get("TracingConfiguration")
+    extra = {}
+    if isinstance(tracing, dict) and not _has_intrinsic(tracing):
+        extra["tracingConfiguration"] = {"enabled": str(tracing.get("Enabled", False)).lower() == "true"}
     if exists:  # execute_state_machine off: CloudFormation's state machine is the API's; fix its definition
-        sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=role_arn)
+        sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=role_arn, **extra)
         return
     tags = props.get("Tags") or []
     sfn.create_state_machine(
@@ -789,6 +880,7 @@ def _put_state_machine(sfn: Any, arn: str, definition: str, role_arn: str, props
         roleArn=role_arn,
         type=props.get("StateMachineType", "STANDARD"),
         tags=[{"key": t["Key"], "value": t["Value"]} for t in tags if not _has_intrinsic(t)],
+        **extra,
     )
 
 
@@ -820,6 +912,8 @@ def _functions(
             timeout=int(config.get("Timeout") or props.get("Timeout", 3)),
             role_arn=config.get("Role", ""),
             environment=dict(variables),
+            # as the template sets it: moto's CloudFormation model and UpdateFunctionConfiguration drop it
+            tracing=str((props.get("TracingConfig") or {}).get("Mode", "PassThrough")),
         )
     return functions
 
