@@ -125,7 +125,7 @@ def run_scenario(path: Path, *, retry_sleep: bool = False) -> Iterator[dict[str,
             summary = result.output or {}
             reason = summary.get("reason") or ""
             if result.status != "SUCCEEDED":
-                reason = reason or f"{result.error}: {result.cause}"
+                reason = "; ".join(part for part in (f"{result.error}: {result.cause}", reason) if part)
             yield {
                 "run": number,
                 "execution": result.name,

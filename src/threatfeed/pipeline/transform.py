@@ -48,7 +48,9 @@ def transform_run(
     previous_state = store.get_json(ENGINE_STATE_KEY)
     engine = build_lists(
         bodies,
-        EngineSettings(now=now, days_requested=settings.days_requested),
+        # A feed that delivers gives its whole current contribution (a blocklist delists at once; the
+        # sudden-drop guard below catches a truncated body). Incremental feeds set options["replace"] false.
+        EngineSettings(now=now, days_requested=settings.days_requested, replace_delivered=True),
         previous_state=previous_state,
         carry_over=carry_over,
     )
@@ -99,7 +101,8 @@ def transform_run(
         "guard": guard,
     }
     manifest_pointer = store.put_json(manifest_key(run["id"]), manifest)
-    if not run.get("dry_run"):
+    if publish or (not run.get("dry_run") and not guard):
+        # A dry run changes nothing, and a guarded run must not make the held-back content the new baseline.
         store.put_json(ENGINE_STATE_KEY, engine.state)
 
     feeds = {name: {"accepted": stats.accepted, "rejected": stats.rejected} for name, stats in engine.feeds.items()}
