@@ -339,7 +339,9 @@ def check_nothing_lost(case: dict[str, Any], seen: Observed, previous_state: dic
         carry_over.append(FEED)  # a failed or empty fetch: the transform keeps the feed's last contribution
     else:
         bodies.append(FeedBody(FEED, seen.fetched.body, case["format"], case.get("options", {}), fetched_at=NOW))
-    result = build_lists(bodies, EngineSettings(now=NOW), previous_state=previous_state, carry_over=carry_over)
+    # As the transform stage builds: a feed that delivers replaces its previous contribution.
+    settings = EngineSettings(now=NOW, replace_delivered=True)
+    result = build_lists(bodies, settings, previous_state=previous_state, carry_over=carry_over)
     lines = published(result)
     assert_nothing_bogus(lines, expect.get("forbidden", []), "after the previous run")
 
@@ -347,6 +349,9 @@ def check_nothing_lost(case: dict[str, Any], seen: Observed, previous_state: dic
     base_nets, base_names = split(SPEC["baseline"]["published"])
     case_nets, case_names = split(expect.get("published", []) if expect["outcome"] == "entries" else [])
     side_nets, side_names = split(SPEC["bystander"]["published"])
+    if expect["outcome"] == "entries":
+        # The delivered body is the feed's whole contribution now: nothing of the baseline is kept.
+        base_nets, base_names = [], set()
     kept = subtract(address_ranges(base_nets), address_ranges(retracted))
     want_ranges = address_ranges(
         [n for s, e in kept for n in ipaddress.summarize_address_range(_ip(s), _ip(e))] + case_nets + side_nets

@@ -130,3 +130,37 @@ def test_replace_delivered_setting_applies_to_every_feed_unless_a_feed_says_othe
     second = build_lists(feeds, settings(now=NOW + timedelta(days=1), replace_delivered=True), first.state)
     assert lines_of(second, "ip") == ["45.33.32.1", "45.33.32.2", "198.51.99.2"]
     assert second.manifest()["settings"]["replace_delivered"] is True
+
+
+def test_a_delivered_body_replaces_the_feeds_contribution_but_revocations_alone_only_retract() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from threatfeed.engine import EngineSettings, FeedBody, build_lists
+
+    day1 = datetime(2026, 11, 1, tzinfo=UTC)
+    day2 = day1 + timedelta(days=1)
+    first = build_lists(
+        [FeedBody("f", b"45.10.0.1\n45.10.0.2\n45.10.0.3\n", "txt", fetched_at=day1)],
+        EngineSettings(now=day1, replace_delivered=True),
+    )
+    smaller = build_lists(
+        [FeedBody("f", b"45.10.0.1\n", "txt", fetched_at=day2)],
+        EngineSettings(now=day2, replace_delivered=True),
+        previous_state=first.state,
+    )
+    assert smaller.lists[0].body == b"45.10.0.1\n"
+
+    bundle = (
+        b'{"type": "bundle", "id": "bundle--1", "objects": [{"type": "indicator", "spec_version": "2.1",'
+        b' "id": "indicator--a", "created": "2026-11-01T00:00:00Z", "modified": "2026-11-02T00:00:00Z",'
+        b' "valid_from": "2026-11-01T00:00:00Z", "revoked": true, "pattern_type": "stix",'
+        b' "pattern": "[ipv4-addr:value = \'45.10.0.2\']"}]}'
+    )
+    retracted = build_lists(
+        [FeedBody("f", bundle, "stix", fetched_at=day2)],
+        EngineSettings(now=day2, replace_delivered=True),
+        previous_state=first.state,
+    )
+    body = retracted.lists[0].body.decode()
+    assert "45.10.0.2" not in body
+    assert "45.10.0.1" in body and "45.10.0.3" in body

@@ -69,9 +69,9 @@ def build_lists(
             stats[name].error = stats[name].error or "no indicator accepted; previous contribution kept"
             failed.add(name)
             continue
-        retained[name] = advance(
-            old.get(name), result, seen_at[name], cutoff, priority[name], replace=name in replacing
-        )
+        # A body of revocations only is a delta, whatever the feed's mode: it retracts, it does not replace.
+        replace = name in replacing and result.stats.accepted > 0
+        retained[name] = advance(old.get(name), result, seen_at[name], cutoff, priority[name], replace=replace)
         failed.discard(name)
     for name in sorted(set(carry_over) | failed):
         if name in retained:
