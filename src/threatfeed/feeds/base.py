@@ -96,10 +96,15 @@ def raise_for_status(
 def _head_text(body: bytes) -> tuple[str, bool]:
     """The body's first few kilobytes as text (gunzipped if gzip), and whether it is compressed."""
     if body[:2] == _GZIP:
-        try:
-            head = zlib.decompressobj(wbits=31).decompress(body[: 64 * 1024], _HEAD_BYTES)
-        except zlib.error:
-            return "", True  # corrupt gzip: the engine says so, with its own error
+        head = body
+        # One nested layer too (a list gzipped twice), as the engine unpacks it: the two must agree.
+        for _ in range(2):
+            if head[:2] != _GZIP:
+                break
+            try:
+                head = zlib.decompressobj(wbits=31).decompress(head[: 64 * 1024], _HEAD_BYTES)
+            except zlib.error:
+                return "", True  # corrupt gzip: the engine says so, with its own error
         return _decode(head), True
     if body[:4] in _ZIP:
         return "", True
