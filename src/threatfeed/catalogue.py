@@ -21,6 +21,9 @@ Field rules:
 * ``enabled``: true or false;
 * ``options``: an object; the common keys ``days_requested`` (1-30), ``max_bytes`` (body cap) and
   ``timeout`` (seconds) are checked here, the others belong to the adapter and the engine.
+
+A ``type: preset`` entry names a public list instead of a URL (``{"name": "spamhaus-drop", "type": "preset"}``):
+:func:`threatfeed.feeds.presets.expand` fills in its ``url`` and ``format`` before these rules run.
 """
 
 from __future__ import annotations
@@ -168,7 +171,8 @@ def parse_catalogue(text: str, *, allow_http_loopback: bool = True) -> list[Feed
         label = f"catalogue feed #{number}"
         if isinstance(raw, dict) and isinstance(raw.get("name"), str):
             label += f" {raw['name']!r}"
-        errors = _entry_problems(raw, allow_http_loopback=allow_http_loopback)
+        raw, errors = _expand_preset(raw)
+        errors += _entry_problems(raw, allow_http_loopback=allow_http_loopback)
         if not errors:
             name = raw["name"]
             if name in seen:
@@ -194,6 +198,15 @@ def parse_catalogue(text: str, *, allow_http_loopback: bool = True) -> list[Feed
     return entries
 
 
+def _expand_preset(raw: Any) -> tuple[Any, list[str]]:
+    """A ``type: preset`` entry with its preset's URL and format filled in (``threatfeed.feeds.presets``)."""
+    if not isinstance(raw, dict) or raw.get("type") != "preset":
+        return raw, []
+    from threatfeed.feeds.presets import expand
+
+    return expand(raw)
+
+
 def _entry_problems(raw: Any, *, allow_http_loopback: bool) -> list[str]:
     from threatfeed.feeds import FEED_TYPES
 
@@ -204,7 +217,7 @@ def _entry_problems(raw: Any, *, allow_http_loopback: bool) -> list[str]:
     if unknown:
         problems.append(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_FIELDS)}")
     for required in ("name", "type", "url"):
-        if required not in raw:
+        if required not in raw and not (required == "url" and raw.get("type") == "preset"):
             problems.append(f"'{required}' is missing")
 
     name = raw.get("name")

@@ -27,6 +27,9 @@ class Settings:
     allow_http_loopback: bool
     max_drop_percent: int = 50
     tolerated_region_failures: int = 0
+    ip_destination: str = "ip_set"
+    allow_list: tuple[str, ...] = ()
+    publish_allow_list: bool = False
 
     @property
     def owner_tag_value(self) -> str:
@@ -66,7 +69,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         allow_http_loopback=env.get("THREATFEED_ALLOW_HTTP_LOOPBACK", "").lower() == "true",
         max_drop_percent=_int_in_range(env, "THREATFEED_MAX_DROP_PERCENT", 50, 1, 100),
         tolerated_region_failures=_int_in_range(env, "THREATFEED_TOLERATED_REGION_FAILURES", 0, 0, 100),
+        ip_destination=_choice(env, "THREATFEED_IP_DESTINATION", ("ip_set", "entity_set")),
+        allow_list=tuple(v.strip() for v in env.get("THREATFEED_ALLOW_LIST", "").split(",") if v.strip()),
+        publish_allow_list=env.get("THREATFEED_PUBLISH_ALLOW_LIST", "").lower() == "true",
     )
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip() or allowed[0]
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} must be one of {', '.join(allowed)}; redeploy with a valid value")
+    return value
 
 
 def require(value: str, name: str) -> str:

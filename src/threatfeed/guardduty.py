@@ -52,6 +52,15 @@ SET_APIS = {
         "ThreatEntitySetId",
         "ThreatEntitySetIds",
     ),
+    "trusted_entity_set": SetApi(
+        "trusted_entity_set",
+        "create_trusted_entity_set",
+        "get_trusted_entity_set",
+        "list_trusted_entity_sets",
+        "update_trusted_entity_set",
+        "TrustedEntitySetId",
+        "TrustedEntitySetIds",
+    ),
 }
 
 

@@ -43,6 +43,18 @@ FEED_TYPES: Mapping[str, FeedType] = {
         secret_keys=("public_key", "private_key"),
     ),
     "http_list": FeedType("threatfeed.feeds.http_list"),
+    # API adapters (docs/SOURCES.md). A TAXII secret is optional: some servers are public.
+    "mandiant": FeedType(
+        "threatfeed.feeds.mandiant",
+        formats=("stix", "auto"),
+        needs_secret=True,
+        secret_keys=("key_id", "key_secret"),
+    ),
+    "taxii": FeedType("threatfeed.feeds.taxii", formats=("stix", "auto")),
+    "misp": FeedType("threatfeed.feeds.misp", formats=("misp", "auto"), needs_secret=True, secret_keys=("key",)),
+    "otx": FeedType("threatfeed.feeds.otx", formats=("otx", "auto"), needs_secret=True, secret_keys=("api_key",)),
+    # A named public list (threatfeed.feeds.presets): the catalogue fills in its URL and format.
+    "preset": FeedType("threatfeed.feeds.presets", formats=("txt", "tor", "auto")),
 }
 
 
@@ -52,6 +64,10 @@ class FetchedFeed:
 
     ``status`` 204 means "no results" and comes with an empty body. ``source_url`` is safe to log and to
     keep in object metadata: it never holds credentials or secret query parameters.
+
+    ``cursor`` is where an incremental feed stopped (e.g. TAXII: ``{"added_after": "<X-TAXII-Date-Added-Last>"}``),
+    small JSON-safe strings and never a credential; ``None`` for feeds that fetch a whole window each run. The
+    caller keeps it and hands it back on the next run as ``entry.options["cursor"]``.
     """
 
     feed: str
@@ -59,6 +75,7 @@ class FetchedFeed:
     body: bytes
     content_type: str
     source_url: str
+    cursor: Mapping[str, str] | None = None
 
 
 def adapter_for(feed_type: str) -> ModuleType:

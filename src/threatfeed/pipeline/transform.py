@@ -14,10 +14,11 @@ from threatfeed.engine import EngineSettings, FeedBody, build_lists
 from threatfeed.errors import ConfigError
 from threatfeed.guardduty import list_name
 from threatfeed.pipeline.run import parse_time
-from threatfeed.storage import ENGINE_STATE_KEY, Store, list_key, manifest_key, published_key
+from threatfeed.storage import ENGINE_STATE_KEY, Store, list_key, manifest_key, published_key, sha256_hex
 
-SET_TYPES = {"ip": "threat_intel_set", "domain": "threat_entity_set"}
-"""Where each kind of list goes in GuardDuty: IPs to threat IP sets, domains to threat entity sets."""
+SET_TYPES = {"ip": "threat_intel_set", "domain": "threat_entity_set", "trusted": "trusted_entity_set"}
+"""Where each kind of list goes in GuardDuty: IPs to threat IP sets, domains (and IPs, when so configured)
+to threat entity sets, the allow-list to the trusted entity set."""
 
 
 def transform_run(
@@ -50,7 +51,13 @@ def transform_run(
         bodies,
         # A feed that delivers gives its whole current contribution (a blocklist delists at once; the
         # sudden-drop guard below catches a truncated body). Incremental feeds set options["replace"] false.
-        EngineSettings(now=now, days_requested=settings.days_requested, replace_delivered=True),
+        EngineSettings(
+            now=now,
+            days_requested=settings.days_requested,
+            replace_delivered=True,
+            ip_destination=settings.ip_destination,
+            allow_list=settings.allow_list,
+        ),
         previous_state=previous_state,
         carry_over=carry_over,
     )
@@ -78,6 +85,8 @@ def transform_run(
             }
         )
 
+    if settings.publish_allow_list and settings.allow_list:
+        lists.append(trusted_list(settings.allow_list, settings=settings, store=store))
     publishable = [item for item in lists if item["entries"] > 0]
     guard = sudden_drop(lists, settings.max_drop_percent)
     if run.get("dry_run"):
@@ -165,3 +174,39 @@ def rollback_lists(run: Mapping[str, Any], *, settings: Settings, store: Store) 
     manifest = {"run": dict(run), "rollback_to": target, "lists": lists, "publish": True, "reason": reason}
     pointer = store.put_json(manifest_key(run["id"]), manifest)
     return {"publish": True, "reason": "", "guarded": False, "manifest": pointer.as_dict(), "lists": lists, "feeds": {}}
+
+
+def trusted_list(allow_list: Sequence[str], *, settings: Settings, store: Store) -> dict[str, Any]:
+    """The allow-list as GuardDuty's trusted entity list (trusted beats threat when both list an entry)."""
+    import ipaddress
+
+    entries: set[str] = set()
+    for value in allow_list:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            entries.add(value.lower().rstrip("."))
+            continue
+        if network.version != 4:
+            raise ConfigError(f"AllowList entry {value!r} is IPv6; GuardDuty lists take IPv4 only")
+        entries.add(str(network.network_address) if network.prefixlen == 32 else str(network))
+    body = "".join(f"{entry}\n" for entry in sorted(entries)).encode()
+    digest = sha256_hex(body)
+    key = list_key("trusted", digest)
+    if not store.exists(key):
+        store.put_bytes(key, body, content_type="text/plain; charset=utf-8")
+    previous = store.get_json(published_key("trusted", 0)) or {}
+    return {
+        "kind": "trusted",
+        "index": 0,
+        "name": list_name(settings.stack_name, "trusted", 0),
+        "set_type": SET_TYPES["trusted"],
+        "format": "TXT",
+        "bucket": store.bucket,
+        "key": key,
+        "sha256": digest,
+        "entries": len(entries),
+        "previous_sha256": previous.get("sha256"),
+        "previous_entries": None,  # the drop guard is for threat lists: shrinking an allow-list is deliberate
+        "unchanged": previous.get("sha256") == digest,
+    }

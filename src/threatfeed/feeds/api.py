@@ -1,0 +1,352 @@
+"""What the JSON API adapters (``mandiant``, ``taxii``, ``misp``, ``otx``) share, on top of
+:func:`threatfeed.http.download`: they never open a connection any other way.
+
+* :func:`call`: one API request through ``download()``, so every rule of :mod:`threatfeed.http` applies (https
+  only, URL checks before connecting, size cap, deadline, redirects checked and credentials dropped on a
+  cross-origin hop, errors as ``FeedUnavailable``/``FeedRejected``/``ConfigError``). POST included: see
+  :class:`_PostOnce`. On 429 (and, for a POST, which the session never retries, 502/503/504) it waits the
+  ``Retry-After`` (capped) or an exponential back-off and tries again, a bounded number of times; the wait
+  function is a parameter so tests never sleep.
+* :class:`Budget`: the pages, bytes and seconds one fetch may spend across all its requests, so a paging API
+  cannot run a Lambda into its timeout or its memory.
+* :func:`json_document`: an API body as JSON, or :class:`FeedRejected` for an HTML page, a JSON error object or
+  something that is not JSON at all.
+* option and secret readers that fail with :class:`ConfigError` naming the feed and what to fix.
+
+Credential values never appear in URLs (they are sent as headers), in messages (error excerpts are masked with
+:func:`threatfeed.feeds.base.excerpt`) or in logs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import requests
+
+from threatfeed.catalogue import FeedEntry, redact_url
+from threatfeed.config import Settings
+from threatfeed.errors import ConfigError, FeedRejected, FeedUnavailable
+from threatfeed.feeds.base import check_body, max_bytes_of, timeout_of
+from threatfeed.http import DEFAULT_DEADLINE, MAX_REDIRECTS, download
+
+#: Extra attempts after a 429 (or a POST's 502/503/504) once the session's own retries are spent.
+RATE_LIMIT_RETRIES = 2
+#: Back-off before retry *n* when the answer has no ``Retry-After``: ``BACKOFF_BASE * 2**n`` seconds.
+BACKOFF_BASE = 2.0
+#: Longest single wait, whatever ``Retry-After`` asks for.
+MAX_WAIT = 60.0
+#: Default cap on the pages one fetch may request.
+DEFAULT_MAX_PAGES = 100
+_POST_RETRYABLE = frozenset({502, 503, 504})
+
+Sleep = Callable[[float], None]
+
+
+# ------------------------------------------------------------------------------------------ options
+def int_option(entry: FeedEntry, name: str, default: int, low: int, high: int) -> int:
+    value = entry.options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(
+            f"feed {entry.name}: options.{name} must be a whole number {low}..{high}, not {value!r}; fix the catalogue"
+        )
+    return value
+
+
+def bool_option(entry: FeedEntry, name: str, default: bool) -> bool:
+    value = entry.options.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"feed {entry.name}: options.{name} must be true or false, not {value!r}; fix the catalogue")
+    return value
+
+
+def str_option(entry: FeedEntry, name: str, default: str | None = None) -> str | None:
+    value = entry.options.get(name, default)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(f"feed {entry.name}: options.{name} must be a non-empty string, not {value!r}")
+    return value.strip() if isinstance(value, str) else None
+
+
+def list_option(
+    entry: FeedEntry, name: str, default: Sequence[str], allowed: Collection[str] | None = None
+) -> tuple[str, ...]:
+    """A list of strings (a comma-separated string is accepted too), checked against ``allowed``."""
+    value = entry.options.get(name, list(default))
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"feed {entry.name}: options.{name} must be a list of strings, not {value!r}")
+    items = tuple(dict.fromkeys(v.strip() for v in value))
+    if not items:
+        raise ConfigError(f"feed {entry.name}: options.{name} is empty; leave it out for the default")
+    if allowed is not None:
+        unknown = [v for v in items if v not in allowed]
+        if unknown:
+            raise ConfigError(
+                f"feed {entry.name}: options.{name} has {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}"
+            )
+    return items
+
+
+def secret_values(
+    entry: FeedEntry, secret: Mapping[str, Any] | None, keys: Sequence[str], what: str
+) -> tuple[str, ...]:
+    """The values of ``keys`` in the feed's secret (stripped), or a :class:`ConfigError` naming the secret and the
+    missing keys, never a value."""
+    where = f"secret {entry.secret}" if entry.secret else "a secret (none is set in the catalogue)"
+    shape = "{" + ", ".join(f'"{k}": "..."' for k in keys) + "}"
+    if not secret:
+        raise ConfigError(f"feed {entry.name}: {what} needs {where} holding {shape}")
+    values = {k: str(secret.get(k) or "").strip() for k in keys}
+    missing = [k for k, v in values.items() if not v]
+    if missing:
+        raise ConfigError(f"feed {entry.name}: {where} has no {' or '.join(missing)}; store {shape} in it")
+    bad = [k for k, v in values.items() if any(ord(ch) < 32 or ord(ch) == 127 for ch in v)]
+    if bad:
+        raise ConfigError(
+            f"feed {entry.name}: {where}: {', '.join(bad)} must be a single line without control characters"
+        )
+    return tuple(values[k] for k in keys)
+
+
+# ----------------------------------------------------------------------------------------------- URLs
+def api_root(entry: FeedEntry, *, strip: Sequence[str] = ()) -> str:
+    """The catalogue URL as an API root: ``scheme://host[:port][/prefix]`` without a trailing slash, query or
+    fragment. A trailing endpoint path in ``strip`` (e.g. ``/v4/indicator``) is allowed and removed."""
+    parts = urlsplit(entry.url)
+    if parts.query or parts.fragment:
+        raise ConfigError(
+            f"feed {entry.name}: a {entry.type} URL is the API root (e.g. {parts.scheme}://{parts.hostname}), "
+            "without a query string; options go in 'options' and credentials in the secret"
+        )
+    path = parts.path.rstrip("/")
+    for suffix in strip:
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def with_query(url: str, params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> str:
+    """``url`` with ``params`` appended (booleans as ``true``/``false``, ``None`` left out)."""
+    if not params:
+        return url
+    items = params.items() if isinstance(params, Mapping) else params
+    pairs = [(k, ("true" if v else "false") if isinstance(v, bool) else v) for k, v in items if v is not None]
+    if not pairs:
+        return url
+    return url + ("&" if "?" in url else "?") + urlencode(pairs, doseq=True)
+
+
+def same_host(url: str, root: str) -> bool:
+    """Whether ``url`` names the host (and port) of ``root``: a server's ``next`` link may only lead there."""
+    try:
+        a, b = urlsplit(url), urlsplit(root)
+        return (a.hostname or "").lower() == (b.hostname or "").lower() and (a.port or 0) == (b.port or 0)
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------------------------- budget
+class Budget:
+    """Pages, bytes and seconds one fetch may spend, across every request it makes.
+
+    ``max_bytes`` caps the sum of the bodies downloaded (the catalogue's ``options.max_bytes``), ``max_pages``
+    the number of data pages (``options.max_pages``), ``deadline`` the wall time in seconds.
+    """
+
+    def __init__(
+        self,
+        feed: str,
+        *,
+        max_pages: int,
+        max_bytes: int,
+        deadline: float = DEFAULT_DEADLINE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.feed = feed
+        self.max_pages = max_pages
+        self.max_bytes = max_bytes
+        self.deadline = deadline
+        self.clock = clock
+        self.started = clock()
+        self.pages = 0
+        self.bytes = 0
+
+    @classmethod
+    def of(cls, entry: FeedEntry, *, default_pages: int = DEFAULT_MAX_PAGES) -> Budget:
+        return cls(
+            entry.name,
+            max_pages=int_option(entry, "max_pages", default_pages, 1, 10_000),
+            max_bytes=max_bytes_of(entry),
+        )
+
+    def next_page(self) -> int:
+        """Count one more data page; :class:`FeedRejected` when that is one too many."""
+        self.pages += 1
+        if self.pages > self.max_pages:
+            raise FeedRejected(
+                f"feed {self.feed}: the answer has more than {self.max_pages} pages; narrow the query or raise "
+                "options.max_pages in the catalogue (nothing from this run is used)"
+            )
+        return self.pages
+
+    def spend(self, size: int) -> None:
+        self.bytes += size
+
+    def bytes_left(self) -> int:
+        left = self.max_bytes - self.bytes
+        if left <= 0:
+            raise FeedRejected(
+                f"feed {self.feed}: the answers add up to more than the {self.max_bytes}-byte cap; narrow the query "
+                "or raise options.max_bytes in the catalogue"
+            )
+        return left
+
+    def time_left(self) -> float:
+        left = self.deadline - (self.clock() - self.started)
+        if left <= 0:
+            raise FeedUnavailable(
+                f"feed {self.feed}: fetching took longer than {self.deadline:.0f} s ({self.pages} pages); "
+                "retrying later"
+            )
+        return left
+
+
+# ------------------------------------------------------------------------------------------- requests
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class _PostOnce:
+    """Stands in for the session inside :func:`download`, which only GETs: its request is a POST with this body.
+
+    So a POST goes through exactly the same checks as a GET (URL rules before connecting, size cap, deadline,
+    error mapping, credential-free messages). :func:`call` passes ``max_redirects=0``: a POST is never replayed to
+    another URL, a redirect is refused instead.
+    """
+
+    def __init__(self, session: requests.Session, data: bytes | Mapping[str, str]) -> None:
+        self._session = session
+        self._data = data
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        return self._session.post(url, data=self._data, **kwargs)
+
+
+def retry_after(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (delta-seconds or an HTTP date), ``None`` without one."""
+    value = str(headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now())
+
+
+def call(
+    session: requests.Session,
+    url: str,
+    *,
+    entry: FeedEntry,
+    settings: Settings,
+    budget: Budget,
+    headers: Mapping[str, str],
+    params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
+    data: bytes | Mapping[str, str] | None = None,
+    sleep: Sleep = time.sleep,
+) -> Answer:
+    """One request (a POST when ``data`` is given), retried on 429 after the ``Retry-After`` (capped at
+    :data:`MAX_WAIT`) or an exponential back-off, at most :data:`RATE_LIMIT_RETRIES` times and never past the
+    budget's deadline. Returns the final answer whatever its status: the caller interprets it (usually with
+    :func:`threatfeed.feeds.base.raise_for_status`, which makes a 429 left over ``FeedUnavailable``)."""
+    target = with_query(url, params)
+    runner: Any = session if data is None else _PostOnce(session, data)
+    retryable = {429} if data is None else {429, *_POST_RETRYABLE}
+    attempt = 0
+    while True:
+        status, response_headers, body = download(
+            runner,
+            target,
+            headers=headers,
+            timeout=timeout_of(entry),
+            max_bytes=budget.bytes_left(),
+            allow_http_loopback=settings.allow_http_loopback,
+            max_redirects=MAX_REDIRECTS if data is None else 0,
+            deadline=budget.time_left(),
+            feed=entry.name,
+        )
+        budget.spend(len(body))
+        if status not in retryable or attempt >= RATE_LIMIT_RETRIES:
+            return Answer(status, response_headers, body)
+        asked = retry_after(response_headers)
+        wait = min(MAX_WAIT, BACKOFF_BASE * 2**attempt if asked is None else asked)
+        if wait >= budget.time_left():
+            return Answer(status, response_headers, body)
+        sleep(wait)
+        attempt += 1
+
+
+def json_document(feed: str, body: bytes, *, source: str, content_type: str = "", secrets: Collection[str] = ()) -> Any:
+    """``body`` parsed as JSON; :class:`FeedRejected` for an HTML page, a JSON error object or non-JSON."""
+    check_body(feed, body, "json", content_type=content_type, source=source, secrets=secrets)
+    try:
+        return json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise FeedRejected(
+            f"feed {feed}: the answer from {source} is not valid JSON ({type(error).__name__} near byte "
+            f"{getattr(error, 'pos', '?')}); check the URL in the catalogue"
+        ) from None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO-8601 timestamp (``Z`` or an offset; naive means UTC) as an aware datetime, ``None`` otherwise."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":" and text[-4:].isdigit():  # +0000 -> +00:00
+        text = text[:-2] + ":" + text[-2:]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC, second precision, ``Z``."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def window_start(now: datetime, days: int, feed: str, *, max_days: int = 30) -> datetime:
+    """The start of the Days Requested window ending at the run's start time (``now``; naive means UTC)."""
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= max_days:
+        raise ConfigError(
+            f"feed {feed}: days_requested={days!r} is outside 1..{max_days}; fix the catalogue option or "
+            "THREATFEED_DAYS_REQUESTED"
+        )
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(int(now.timestamp()) - days * 86400, UTC)
+
+
+def source_of(url: str) -> str:
+    """A credential-free form of ``url`` for messages, logs and object metadata."""
+    return redact_url(url)

@@ -1,0 +1,160 @@
+"""MISP: network attributes flagged for detection, from ``/attributes/restSearch``.
+
+Request (MISP automation API; FACTS.md)::
+
+    POST <url>/attributes/restSearch
+    Authorization: <auth key>        Accept: application/json        Content-Type: application/json
+    {"returnFormat": "json", "type": ["ip-src", "ip-dst", "ip-dst|port", "domain", "hostname"],
+     "to_ids": true, "last": "<days>d", "enforceWarninglist": true, "limit": 5000, "page": 1}
+    -> {"response": {"Attribute": [{"id", "event_id", "uuid", "type", "value", "to_ids", "deleted", ...}]}}
+
+``last`` is the Days Requested window (events published in the last N days). Paging: ``page`` 1, 2, ... while a
+page is full (``options.page_size``, default 5000; ``options.max_pages``, default 20). MISP reports some errors
+as a JSON object with status 200 (``{"errors": ...}``, ``{"name": ..., "message": ..., "url": ...}``): those
+are :class:`FeedRejected`, never an empty list (older MISP answered an empty search with such an object whose
+message is "No matches.": that one is an empty result).
+
+Options: ``types`` (default ``ip-src, ip-dst, ip-src|port, ip-dst|port, domain, hostname``; ``url`` and
+``domain|ip`` may be added: the engine reduces a URL to its host, a whole shared host, hence opt-in),
+``to_ids`` (default true; with false also set the engine's ``misp_to_ids: false``), ``enforce_warninglist``
+(default true), ``tags`` (list, MISP tag filter), ``published`` (true/false, unset = both).
+
+Output: ``{"response": {"Attribute": [...]}}`` (``format: misp``), attributes trimmed to the fields the engine
+reads. No attribute gives a 204 with an empty body. Secret: ``{"key": "<MISP auth key>"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from threatfeed.catalogue import FeedEntry
+from threatfeed.config import Settings
+from threatfeed.engine.formats.misp import attributes
+from threatfeed.errors import FeedRejected
+from threatfeed.feeds import FetchedFeed
+from threatfeed.feeds.api import (
+    Budget,
+    Sleep,
+    api_root,
+    bool_option,
+    call,
+    int_option,
+    json_document,
+    list_option,
+    secret_values,
+    source_of,
+    window_start,
+)
+from threatfeed.feeds.base import content_type_of, raise_for_status
+
+SEARCH_PATH = "/attributes/restSearch"
+#: Attribute types the engine reads (``threatfeed.engine.formats.misp``).
+ALLOWED_TYPES = (
+    "ip-src",
+    "ip-dst",
+    "ip-src|port",
+    "ip-dst|port",
+    "domain",
+    "hostname",
+    "hostname|port",
+    "domain|ip",
+    "url",
+    "uri",
+)
+DEFAULT_TYPES = ("ip-src", "ip-dst", "ip-src|port", "ip-dst|port", "domain", "hostname")
+#: Attribute fields kept in the output (what the engine and a person reading the raw body need).
+KEPT_FIELDS = ("id", "event_id", "uuid", "type", "category", "value", "to_ids", "deleted", "timestamp")
+DEFAULT_PAGE_SIZE = 5000
+DEFAULT_MAX_PAGES = 20
+
+
+def search_body(entry: FeedEntry, days: int, page: int, page_size: int) -> dict[str, Any]:
+    """The restSearch filters of one page."""
+    body: dict[str, Any] = {
+        "returnFormat": "json",
+        "type": list(list_option(entry, "types", DEFAULT_TYPES, allowed=ALLOWED_TYPES)),
+        "to_ids": bool_option(entry, "to_ids", True),
+        "last": f"{days}d",
+        "enforceWarninglist": bool_option(entry, "enforce_warninglist", True),
+        "limit": page_size,
+        "page": page,
+    }
+    if "tags" in entry.options:
+        body["tags"] = list(list_option(entry, "tags", ()))
+    if "published" in entry.options:
+        body["published"] = bool_option(entry, "published", True)
+    return body
+
+
+def fetch(
+    entry: FeedEntry,
+    *,
+    now: datetime,
+    days_requested: int,
+    secret: Mapping[str, str] | None,
+    settings: Settings,
+    session: requests.Session,
+    sleep: Sleep = time.sleep,
+) -> FetchedFeed:
+    """Download the MISP attributes of the ``days_requested`` days up to ``now``."""
+    (key,) = secret_values(entry, secret, ("key",), "MISP")
+    window_start(now, days_requested, entry.name)  # checks days_requested
+    url = api_root(entry, strip=(SEARCH_PATH,)) + SEARCH_PATH
+    source = source_of(url)
+    page_size = int_option(entry, "page_size", DEFAULT_PAGE_SIZE, 1, 100_000)
+    budget = Budget.of(entry, default_pages=DEFAULT_MAX_PAGES)
+    headers = {"Authorization": key, "Accept": "application/json", "Content-Type": "application/json"}
+    hint = (
+        f"check the auth key in secret {entry.secret} (MISP: My Profile, Auth keys) and that its user may use the "
+        "API; not retried"
+    )
+    kept: list[dict[str, Any]] = []
+    page = 0
+    while True:
+        page = budget.next_page()
+        body = json.dumps(search_body(entry, days_requested, page, page_size)).encode()
+        answer = call(
+            session, url, entry=entry, settings=settings, budget=budget, headers=headers, data=body, sleep=sleep
+        )
+        if _no_matches(answer.body):
+            break
+        raise_for_status(entry.name, answer.status, answer.body, source="MISP", auth_hint=hint, secrets=(key,))
+        if answer.status == 204 or not answer.body.strip():
+            break
+        doc = json_document(
+            entry.name, answer.body, source="MISP", content_type=content_type_of(answer.headers), secrets=(key,)
+        )
+        if not isinstance(doc, dict) or "response" not in doc:
+            raise FeedRejected(
+                f"feed {entry.name}: MISP answered JSON without a 'response' (keys: "
+                f"{', '.join(sorted(map(str, doc))) if isinstance(doc, dict) else type(doc).__name__}); check the URL "
+                "(the MISP base URL) in the catalogue"
+            )
+        found = list(attributes(doc["response"]))
+        kept.extend({k: attr[k] for k in KEPT_FIELDS if k in attr} for attr in found)
+        if len(found) < page_size:
+            break
+    if not kept:
+        return FetchedFeed(entry.name, 204, b"", "", source)
+    output = json.dumps({"response": {"Attribute": kept}}, separators=(",", ":")).encode()
+    return FetchedFeed(entry.name, 200, output, "application/json", source)
+
+
+def _no_matches(body: bytes) -> bool:
+    """Older MISP answers an empty search with ``{"name": "No matches.", "message": "No matches.", ...}``."""
+    if not body.lstrip().startswith(b"{") or len(body) > 4096:
+        return False
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and str(doc.get("message") or doc.get("name") or "").strip().lower() in (
+        "no matches",
+        "no matches.",
+    )

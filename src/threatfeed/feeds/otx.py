@@ -1,0 +1,160 @@
+"""AlienVault OTX: the indicators of the pulses you subscribe to, modified in the Days Requested window.
+
+Request (OTX DirectConnect API v1; the shapes of the OTX Python SDK and Elastic's ``ti_otx`` integration)::
+
+    GET <url>/api/v1/pulses/subscribed?modified_since=<now - days, RFC 3339>&limit=<page_size>
+    X-OTX-API-KEY: <api key>
+    -> {"count": n, "next": "<url of the next page>" | null, "results": [{"id", "name", "modified",
+        "indicators": [{"indicator", "type", "created", "expiration", "is_active", ...}]}]}
+
+Paging follows ``next`` (a full URL) while it names the catalogue URL's host: the path and query are taken from
+it, the scheme and host stay the catalogue's, so the key never leaves for another host and never travels over
+http. ``options.max_pages`` (default 50) and ``options.max_bytes`` cap the download.
+
+Kept: indicators whose ``type`` is in ``options.types`` (default ``IPv4, CIDR, domain, hostname``; ``URL`` may
+be added: the engine reduces a URL to its host, a whole shared host, hence opt-in), that are active
+(``is_active`` not 0) and not expired (``expiration`` after the run's start).
+
+Output: an OTX_CSV body (``format: otx``): ``Indicator type,Indicator,Description`` with the pulse name as the
+description; ``domain`` and ``hostname`` both become ``Domain name`` (GuardDuty's OTX_CSV spelling). No
+indicator gives a 204 with an empty body. Secret: ``{"api_key": "<OTX key>"}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from threatfeed.catalogue import FeedEntry
+from threatfeed.config import Settings
+from threatfeed.errors import FeedRejected
+from threatfeed.feeds import FetchedFeed
+from threatfeed.feeds.api import (
+    Budget,
+    Sleep,
+    api_root,
+    call,
+    int_option,
+    json_document,
+    list_option,
+    parse_time,
+    rfc3339,
+    same_host,
+    secret_values,
+    source_of,
+    window_start,
+)
+from threatfeed.feeds.base import content_type_of, raise_for_status
+
+DEFAULT_URL = "https://otx.alienvault.com"
+SUBSCRIBED_PATH = "/api/v1/pulses/subscribed"
+#: OTX indicator type -> the OTX_CSV "Indicator type" written.
+CSV_TYPES = {"IPv4": "IPv4", "CIDR": "CIDR", "domain": "Domain name", "hostname": "Domain name", "URL": "URL"}
+DEFAULT_TYPES = ("IPv4", "CIDR", "domain", "hostname")
+DEFAULT_PAGE_SIZE = 50
+DEFAULT_MAX_PAGES = 50
+HEADER = ("Indicator type", "Indicator", "Description")
+_DESCRIPTION_CHARS = 120
+
+
+def fetch(
+    entry: FeedEntry,
+    *,
+    now: datetime,
+    days_requested: int,
+    secret: Mapping[str, str] | None,
+    settings: Settings,
+    session: requests.Session,
+    sleep: Sleep = time.sleep,
+) -> FetchedFeed:
+    """Download the subscribed pulses modified in the window and return their indicators as OTX_CSV."""
+    (key,) = secret_values(entry, secret, ("api_key",), "OTX")
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    since = window_start(now, days_requested, entry.name)
+    root = api_root(entry, strip=(SUBSCRIBED_PATH,))
+    kinds = list_option(entry, "types", DEFAULT_TYPES, allowed=tuple(CSV_TYPES))
+    page_size = int_option(entry, "page_size", DEFAULT_PAGE_SIZE, 1, 1000)
+    budget = Budget.of(entry, default_pages=DEFAULT_MAX_PAGES)
+    headers = {"X-OTX-API-KEY": key, "Accept": "application/json"}
+    hint = f"check the api_key in secret {entry.secret} (OTX: Settings, OTX Key); not retried"
+    url = root + SUBSCRIBED_PATH
+    source = source_of(url)
+    params: Mapping[str, Any] | None = {"modified_since": rfc3339(since), "limit": page_size}
+    rows: dict[tuple[str, str], str] = {}
+    while True:
+        budget.next_page()
+        answer = call(
+            session, url, entry=entry, settings=settings, budget=budget, headers=headers, params=params, sleep=sleep
+        )
+        raise_for_status(entry.name, answer.status, answer.body, source="OTX", auth_hint=hint, secrets=(key,))
+        if answer.status == 204 or not answer.body.strip():
+            break
+        doc = json_document(
+            entry.name, answer.body, source="OTX", content_type=content_type_of(answer.headers), secrets=(key,)
+        )
+        pulses = doc.get("results") if isinstance(doc, dict) else None
+        if not isinstance(pulses, list):
+            raise FeedRejected(
+                f"feed {entry.name}: OTX answered without a 'results' list; check the URL in the catalogue (the API "
+                f"root, e.g. {DEFAULT_URL})"
+            )
+        for pulse in pulses:
+            _collect(pulse, kinds, now, rows)
+        link = doc.get("next")
+        if not pulses or not isinstance(link, str) or not link.strip():
+            break
+        url, params = _next_page(entry, root, link.strip()), None
+    if not rows:
+        return FetchedFeed(entry.name, 204, b"", "", source)
+    return FetchedFeed(entry.name, 200, otx_csv(rows), "text/csv; charset=utf-8", source)
+
+
+def _next_page(entry: FeedEntry, root: str, link: str) -> str:
+    """The next page's URL on the catalogue's scheme and host (its path and query from ``link``)."""
+    if not same_host(link, root):
+        raise FeedRejected(
+            f"feed {entry.name}: OTX's next page is on {urlsplit(link).hostname or 'an unnamed host'}, not on the "
+            "catalogue URL's host; the API key is not sent there. Check the URL in the catalogue"
+        )
+    ours, theirs = urlsplit(root), urlsplit(link)
+    return urlunsplit((ours.scheme, ours.netloc, theirs.path, theirs.query, ""))
+
+
+def _collect(pulse: Any, kinds: tuple[str, ...], now: datetime, rows: dict[tuple[str, str], str]) -> None:
+    if not isinstance(pulse, dict):
+        return
+    description = _clean(pulse.get("name")) or f"OTX pulse {_clean(pulse.get('id'))}"
+    for item in pulse.get("indicators") or []:
+        if not isinstance(item, dict) or item.get("type") not in kinds:
+            continue
+        value = item.get("indicator")
+        if not isinstance(value, str) or not value.strip():
+            continue
+        if item.get("is_active") in (0, False, "0"):
+            continue
+        expires = parse_time(item.get("expiration"))
+        if expires is not None and expires <= now:
+            continue
+        rows.setdefault((CSV_TYPES[item["type"]], value.strip()), description)
+
+
+def _clean(value: Any) -> str:
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(value or "")).split())
+    return text[:_DESCRIPTION_CHARS]
+
+
+def otx_csv(rows: Mapping[tuple[str, str], str]) -> bytes:
+    """GuardDuty's OTX_CSV: ``Indicator type,Indicator,Description``, one row per indicator."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER)
+    for (kind, value), description in rows.items():
+        writer.writerow((kind, value, description))
+    return out.getvalue().encode("utf-8")
