@@ -6,6 +6,9 @@ What it answers, in this order:
    byte for byte (gzip included: set ``Content-Encoding`` or not, as the test wants). ``times=n`` queues a
    one-shot answer used *n* times before the standing route (e.g. one 503, then the list); ``delay`` sleeps
    before answering (timeouts); ``status=0`` drops the connection without answering (a reset);
+   **handler routes**, ``set_handler(path, fn)``: ``fn(ApiRequest) -> (status, headers, body)`` answers every
+   request to ``path`` that no one-shot route answers first, for API-shaped fakes (token checks, paging by query
+   parameter, POST bodies: see ``tests/feeds/test_mandiant.py``);
 2. ``/view/iocs``: an **iSIGHT v2-compatible endpoint**. It checks ``X-Auth`` against the keys given at
    construction, the ``X-Auth-Hash`` HMAC over the exact path+query, ``Accept-Version``, ``Accept`` and
    ``Date`` headers, and that ``Date`` is within :attr:`FeedServer.max_clock_skew` seconds: 401 if anything
@@ -79,6 +82,28 @@ class RecordedRequest:
         return None
 
 
+@dataclass(frozen=True)
+class ApiRequest:
+    """What a handler route sees: the request as sent, credentials included (handlers are test code in this
+    process; the request log still masks them)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+#: A handler route: the request in, ``(status, headers, body)`` out.
+ApiHandler = Callable[[ApiRequest], tuple[int, Mapping[str, str], bytes | str]]
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -98,6 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "threatfeed-feed-server"
     sys_version = ""
+    request_body = b""
 
     def do_GET(self) -> None:
         self.server.app._handle(self)
@@ -107,8 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        self.request_body = self.rfile.read(length) if length else b""
         self.server.app._handle(self)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -139,6 +164,7 @@ class FeedServer:
         self._lock = threading.Lock()
         self._routes: dict[str, Route] = {}
         self._queued: dict[str, deque[Route]] = {}
+        self._handlers: dict[str, ApiHandler] = {}
         self._log: list[RecordedRequest] = []
         self._isight_body: bytes | None = (samples_dir / ISIGHT_SAMPLE).read_bytes()
         self._server: _Server | None = None
@@ -224,6 +250,14 @@ class FeedServer:
         with self._lock:
             self._routes.clear()
             self._queued.clear()
+            self._handlers.clear()
+
+    def set_handler(self, path: str, handler: ApiHandler) -> None:
+        """Answer every request to ``path`` (any method, any query) with ``handler(ApiRequest)``, unless a
+        one-shot route queued with ``set_route(..., times=n)`` answers first (e.g. one 429, then the handler).
+        A handler that raises answers 500 with the exception's text."""
+        with self._lock:
+            self._handlers[path] = handler
 
     def set_isight_results(self, body: bytes | str | None) -> None:
         """What ``/view/iocs`` returns to a correctly signed request: CSV bytes, or ``None`` for 204."""
@@ -259,8 +293,13 @@ class FeedServer:
         path = split.path
         query = parse_qs(split.query, keep_blank_values=True)
         route = self._take_route(path)
+        with self._lock:
+            api_handler = self._handlers.get(path)
         if route is not None:
             status, body, headers, delay = route.status, route.body, dict(route.headers), route.delay
+        elif api_handler is not None:
+            status, body, headers = self._call_handler(api_handler, handler, path, query)
+            delay = 0.0
         elif path == ISIGHT_PATH:
             status, body, headers = self._isight(handler, handler.path, query)
             delay = 0.0
@@ -289,6 +328,18 @@ class FeedServer:
                 handler.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeouts, size caps)
                 handler.close_connection = True
+
+    @staticmethod
+    def _call_handler(
+        api_handler: ApiHandler, handler: _Handler, path: str, query: dict[str, list[str]]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        request = ApiRequest(handler.command, path, query, dict(handler.headers.items()), handler.request_body)
+        try:
+            status, headers, body = api_handler(request)
+        except Exception as error:  # a broken fake should fail the test loudly, not hang the client
+            return 500, f"handler error: {type(error).__name__}: {error}\n".encode(), {"Content-Type": "text/plain"}
+        data = body.encode() if isinstance(body, str) else bytes(body)
+        return status, data, dict(headers)
 
     def _record(self, handler: _Handler, path: str, query: dict[str, list[str]], status: int) -> None:
         headers = {k: (REDACTED if _is_sensitive(k) else v) for k, v in handler.headers.items()}

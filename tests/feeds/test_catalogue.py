@@ -93,7 +93,7 @@ def test_malformed_documents(text: str, why: str) -> None:
         (base(name="Feodo"), "must be 1-64 characters"),
         (base(name="a" * 65), "must be 1-64 characters"),
         (base(name="with space"), "must be 1-64 characters"),
-        (base(type="taxii"), "type 'taxii' is not one of: http_list, isight"),
+        (base(type="ftp"), "type 'ftp' is not one of: http_list, isight, mandiant, misp, otx, preset, taxii"),
         (base(url="http://feeds.invalid/list.txt"), "http:// to feeds.invalid is not allowed"),
         (base(url="ftp://feeds.invalid/list.txt"), "scheme is ftp"),
         (base(url="https:///list.txt"), "no host"),

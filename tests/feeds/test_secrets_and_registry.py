@@ -74,11 +74,11 @@ def test_a_missing_secret_is_a_config_error(secretsmanager) -> None:
 
 
 def test_registry_types_load_lazily_and_unknown_types_fail() -> None:
-    assert set(FEED_TYPES) == {"isight", "http_list"}
+    assert set(FEED_TYPES) == {"isight", "http_list", "mandiant", "taxii", "misp", "otx", "preset"}
     for name in FEED_TYPES:
         assert callable(adapter_for(name).fetch)
-    with pytest.raises(ConfigError, match="Unknown feed type 'taxii'"):
-        adapter_for("taxii")
+    with pytest.raises(ConfigError, match="Unknown feed type 'ftp'"):
+        adapter_for("ftp")
 
 
 def test_fetch_feed_dispatches_by_type(monkeypatch, settings) -> None:

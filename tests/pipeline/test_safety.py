@@ -106,21 +106,32 @@ def test_an_html_page_with_200_never_replaces_the_published_list(one_feed: Embed
 
 def test_two_executions_at_once_never_leave_an_older_list_over_a_newer_one(one_feed: EmbeddedAws) -> None:
     aws = one_feed
-    # The older run downloads slowly, so it reaches GuardDuty after the newer run has published.
-    aws.feed_server.set_route("/main.txt", body=big_blocklist(40, start=10), delay=1.5, times=1)
-    aws.feed_server.set_route("/main.txt", body=big_blocklist(40, start=90))
+    # The older run's download is held until the newer run has published: the worst interleaving, on purpose.
+    release = threading.Event()
+    requests: list[int] = []
+
+    def main_list(_request):
+        requests.append(1)
+        if len(requests) == 1:  # the older run
+            assert release.wait(60), "the newer run never finished"
+            return 200, {"Content-Type": "text/plain"}, big_blocklist(40, start=10)
+        return 200, {"Content-Type": "text/plain"}, big_blocklist(40, start=90)
+
+    aws.feed_server.set_handler("/main.txt", main_list)
     older = aws.start({"trigger": "scheduled"}, name="scheduled-older")
-    threading.Event().wait(0.3)
-    newer = aws.start({"trigger": "urgent"}, name="urgent-newer")
+    while not requests:
+        threading.Event().wait(0.02)
+    newer = aws.wait(aws.start({"trigger": "urgent"}, name="urgent-newer"))
+    release.set()
+    older_result = aws.wait(older)
 
-    results = {r.name: r for r in (aws.wait(older), aws.wait(newer))}
-
-    assert {r.status for r in results.values()} == {"SUCCEEDED"}
+    assert newer.status == older_result.status == "SUCCEEDED"
     for region in aws.regions:
         current = ip_list(aws, region)
-        body = list_body(aws, current["Location"])  # the object GuardDuty points at exists
-        assert body.startswith(b"45.90.")  # ... and it is the newer run's list
-        assert results["scheduled-older"].output["regions"][region]["outcome"] == "superseded"
+        body = list_body(aws, current["Location"])  # the object GuardDuty points at exists...
+        assert body.startswith(b"45.90.") and b"45.10." not in body  # ...and it is the newer run's list
+        assert older_result.output["regions"][region]["outcome"] == "superseded"
+        assert newer.output["regions"][region]["outcome"] == "published"
 
 
 def test_secrets_appear_in_no_log_no_history_event_and_no_s3_object() -> None:

@@ -145,10 +145,12 @@ def with_query(url: str, params: Mapping[str, Any] | Iterable[tuple[str, Any]] |
 
 
 def same_host(url: str, root: str) -> bool:
-    """Whether ``url`` names the host (and port) of ``root``: a server's ``next`` link may only lead there."""
+    """Whether ``url`` names the host of ``root``: a server's ``next`` link may only lead there. Scheme and port
+    are not compared: a caller following the link keeps ``root``'s (so ``:443`` or ``http://`` in a link from a
+    server behind a proxy changes nothing, and nothing is ever sent to another port)."""
     try:
         a, b = urlsplit(url), urlsplit(root)
-        return (a.hostname or "").lower() == (b.hostname or "").lower() and (a.port or 0) == (b.port or 0)
+        return bool(a.hostname) and (a.hostname or "").lower() == (b.hostname or "").lower()
     except ValueError:
         return False
 

@@ -16,8 +16,9 @@ reads ``ipv4-addr``, ``domain-name`` and ``url`` objects), ``max_pages`` (defaul
 Incremental: the first run asks for what was added in the Days Requested window; each answer's latest
 ``X-TAXII-Date-Added-Last`` comes back as :attr:`FetchedFeed.cursor` ``{"added_after": "<timestamp>"}``. The
 caller stores it and hands it back as ``entry.options["cursor"]``; the next run then asks only for what is newer
-(never older than the window). So the body holds only new objects: set ``options.accumulate: true`` on a TAXII
-feed, for the engine to keep earlier objects until they age out. A cursor that cannot be read is ignored (the
+(never older than the window). So the body holds only new objects: set ``options.replace: false`` on a TAXII
+feed, for the engine to keep earlier objects until they age out instead of treating the body as the whole
+list (the pipeline's default for feeds that deliver). A cursor that cannot be read is ignored (the
 window is used). Paging follows ``more``/``next``; a server that pages with ``more`` but no ``next`` is asked
 again with ``added_after`` = that page's ``X-TAXII-Date-Added-Last`` (section 3.4).
 

@@ -1,0 +1,356 @@
+"""The TAXII 2.1 adapter against a loopback fake of a TAXII 2.1 API root (collections, paged objects with
+added_after, X-TAXII-Date-Added-Last), and the cursor it hands back."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from embedded_aws.feed_server import ApiRequest, FeedServer
+from threatfeed.catalogue import FeedEntry
+from threatfeed.engine import EngineSettings, FeedBody, build_lists
+from threatfeed.errors import ConfigError, FeedRejected, FeedUnavailable
+from threatfeed.feeds import FetchedFeed, fetch_feed
+from threatfeed.feeds import taxii as adapter
+from threatfeed.feeds.api import rfc3339
+
+MEDIA = "application/taxii+json;version=2.1"
+API = "/api1"
+COLLECTION = "91a7b528-80eb-42ed-a74d-c6fbd5a26116"
+OTHER = "52892447-4d7e-4f70-b94d-d7f22742ff63"
+USER, PASSWORD = "taxii-user", "taxii-password-123"
+
+
+def ts(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def stix(kind: str, value: str, now: datetime, *, ident: str | None = None, revoked: bool = False, age_h: int = 30):
+    made = now - timedelta(hours=age_h)
+    modified = now - timedelta(hours=1) if revoked else made
+    return {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": ident or f"indicator--{uuid.uuid5(uuid.NAMESPACE_DNS, value)}",
+        "created": ts(made),
+        "modified": ts(modified),
+        "pattern": f"[{kind}:value = '{value}']",
+        "pattern_type": "stix",
+        "valid_from": ts(made),
+        "revoked": revoked,
+    }
+
+
+class FakeTaxii:
+    """A TAXII 2.1 API root at ``/api1``: ``collections/`` and ``collections/<id>/objects/``, answering at most
+    ``server_limit`` objects a page, filtering on ``added_after`` and ``match[type]``."""
+
+    def __init__(self, *, server_limit: int = 100, use_next: bool = True, basic: bool = False) -> None:
+        self.collections = [
+            {"id": COLLECTION, "title": "High Value Indicators", "alias": "hvi", "can_read": True, "can_write": False},
+            {"id": OTHER, "title": "Write Only", "can_read": False, "can_write": True},
+        ]
+        self.store: dict[str, list[tuple[str, dict[str, Any]]]] = {COLLECTION: [], OTHER: []}
+        self.server_limit = server_limit
+        self.use_next = use_next
+        self.basic = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode() if basic else None
+        self.requests: list[ApiRequest] = []
+
+    def install(self, server: FeedServer) -> FakeTaxii:
+        server.set_handler(f"{API}/collections/", self.list_collections)
+        for cid in self.store:
+            server.set_handler(f"{API}/collections/{cid}/objects/", lambda r, cid=cid: self.objects(cid, r))
+        return self
+
+    def add(self, added: datetime, *objects: dict[str, Any], collection: str = COLLECTION) -> None:
+        self.store[collection].extend((ts(added), obj) for obj in objects)
+
+    def refused(self, request: ApiRequest) -> tuple[int, dict[str, str], str] | None:
+        self.requests.append(request)
+        if request.header("Accept") != MEDIA:
+            return 406, {"Content-Type": MEDIA}, json.dumps({"title": "Not Acceptable", "http_status": "406"})
+        if self.basic and request.header("Authorization") != self.basic:
+            return 401, {"Content-Type": MEDIA}, json.dumps({"title": "Unauthorized", "http_status": "401"})
+        return None
+
+    def list_collections(self, request: ApiRequest):
+        return self.refused(request) or (200, {"Content-Type": MEDIA}, json.dumps({"collections": self.collections}))
+
+    def objects(self, cid: str, request: ApiRequest):
+        refused = self.refused(request)
+        if refused:
+            return refused
+        query = request.query
+        after = query.get("added_after", [""])[0]
+        types = set(query["match[type]"][0].split(",")) if "match[type]" in query else None
+        items = [(d, o) for d, o in sorted(self.store[cid], key=lambda i: i[0]) if d > after]
+        items = [(d, o) for d, o in items if types is None or o["type"] in types]
+        start = int(query["next"][0]) if "next" in query else 0
+        limit = min(int(query.get("limit", ["100"])[0]), self.server_limit)
+        page = items[start : start + limit]
+        headers = {"Content-Type": MEDIA}
+        if not page:
+            return 200, headers, json.dumps({"more": False})
+        more = start + limit < len(items)
+        envelope: dict[str, Any] = {"more": more, "objects": [o for _, o in page]}
+        if more and self.use_next:
+            envelope["next"] = str(start + limit)
+        headers["X-TAXII-Date-Added-First"] = page[0][0]
+        headers["X-TAXII-Date-Added-Last"] = page[-1][0]
+        return 200, headers, json.dumps(envelope)
+
+
+def entry(server: FeedServer, url_path: str = API + "/", secret: str | None = None, **options: Any) -> FeedEntry:
+    options.setdefault("collection", "High Value Indicators")
+    if options["collection"] is None:
+        del options["collection"]
+    return FeedEntry("taxii-hvi", "taxii", server.url(url_path), format="stix", secret=secret, options=options)
+
+
+def fetch(server, session, settings, now, secret=None, feed=None, **options) -> FetchedFeed:
+    feed = feed or entry(server, secret="tf/taxii" if secret else None, **options)
+    return fetch_feed(feed, now=now, days_requested=7, secret=secret, settings=settings, session=session)
+
+
+def patterns(body: bytes) -> list[str]:
+    bundle = json.loads(body)
+    assert bundle["type"] == "bundle"
+    return [o.get("pattern", o["type"]) for o in bundle["objects"]]
+
+
+# ------------------------------------------------------------------------------------------ success
+def test_a_titled_collection_is_paged_into_one_bundle_with_a_cursor(server, session, settings, now) -> None:
+    fake = FakeTaxii(server_limit=2).install(server)
+    values = ["45.9.148.114", "91.92.240.10", "185.220.101.34", "193.42.33.7", "194.26.29.113"]
+    for n, value in enumerate(values):
+        fake.add(now - timedelta(hours=10 - n), stix("ipv4-addr", value, now))
+    fake.add(now - timedelta(hours=2), {"type": "malware", "id": "malware--1", "name": "x", "is_family": True})
+
+    fetched = fetch(server, session, settings, now)
+
+    assert fetched.status == 200 and fetched.content_type == "application/stix+json;version=2.1"
+    assert patterns(fetched.body) == [f"[ipv4-addr:value = '{v}']" for v in values]
+    assert fetched.cursor == {"added_after": ts(now - timedelta(hours=6))}  # the last object's date_added
+    assert fetched.source_url == server.url(f"{API}/collections/{COLLECTION}/objects/")
+    listing, first, second, third = fake.requests
+    assert listing.path == f"{API}/collections/"
+    window = rfc3339(now - timedelta(days=7))
+    assert first.query == {"added_after": [window], "limit": ["1000"], "match[type]": ["indicator"]}
+    assert second.query == {**first.query, "next": ["2"]} and third.query["next"] == ["4"]
+    assert all(r.header("Accept") == MEDIA for r in fake.requests)
+
+
+def test_the_cursor_makes_each_run_incremental(server, session, settings, now) -> None:
+    fake = FakeTaxii().install(server)
+    fake.add(now - timedelta(hours=5), stix("ipv4-addr", "45.9.148.114", now))
+    first = fetch(server, session, settings, now)
+    fake.add(now - timedelta(hours=1), stix("domain-name", "update-checker.top", now))
+
+    second = fetch(server, session, settings, now, cursor=first.cursor)
+    third = fetch(server, session, settings, now, cursor=second.cursor)
+
+    assert patterns(second.body) == ["[domain-name:value = 'update-checker.top']"]
+    object_requests = [r for r in fake.requests if r.path.endswith("/objects/")]
+    assert object_requests[1].query["added_after"] == [first.cursor["added_after"]]
+    assert second.cursor == {"added_after": ts(now - timedelta(hours=1))}
+    assert (third.status, third.body, third.cursor) == (204, b"", second.cursor)  # nothing new: cursor kept
+
+
+@pytest.mark.parametrize("cursor", [{"added_after": "2001-01-01T00:00:00Z"}, {"added_after": "soon"}, {"x": 1}, "raw"])
+def test_an_old_or_unreadable_cursor_falls_back_to_the_window(server, session, settings, now, cursor) -> None:
+    fake = FakeTaxii().install(server)
+
+    fetched = fetch(server, session, settings, now, cursor=cursor)
+
+    window = rfc3339(now - timedelta(days=7))
+    assert fake.requests[-1].query["added_after"] == [window]
+    assert (fetched.status, fetched.cursor) == (204, {"added_after": window})
+
+
+@pytest.mark.parametrize(
+    ("url_path", "collection"),
+    [
+        (API + "/", COLLECTION),
+        (f"{API}/collections/{COLLECTION}/", None),
+        (f"{API}/collections/{COLLECTION}/objects/", None),
+    ],
+)
+def test_a_collection_id_needs_no_listing(server, session, settings, now, url_path, collection) -> None:
+    fake = FakeTaxii().install(server)
+    fake.add(now - timedelta(hours=3), stix("ipv4-addr", "45.9.148.114", now))
+
+    fetched = fetch(server, session, settings, now, feed=entry(server, url_path, collection=collection))
+
+    assert fetched.status == 200
+    assert [r.path for r in fake.requests] == [f"{API}/collections/{COLLECTION}/objects/"]
+
+
+def test_an_alias_names_the_collection_too(server, session, settings, now) -> None:
+    fake = FakeTaxii().install(server)
+
+    fetch(server, session, settings, now, collection="hvi")
+
+    assert fake.requests[-1].path == f"{API}/collections/{COLLECTION}/objects/"
+
+
+def test_match_type_selects_more_objects_and_unreadable_types_stay_out(server, session, settings, now) -> None:
+    fake = FakeTaxii().install(server)
+    fake.add(now - timedelta(hours=3), stix("ipv4-addr", "45.9.148.114", now))
+    fake.add(now - timedelta(hours=2), {"type": "ipv4-addr", "id": "ipv4-addr--1", "value": "91.92.240.10"})
+    fake.add(now - timedelta(hours=1), {"type": "malware", "id": "malware--1", "name": "x", "is_family": True})
+
+    fetched = fetch(server, session, settings, now, match_type=["indicator", "ipv4-addr", "malware"])
+
+    assert patterns(fetched.body) == ["[ipv4-addr:value = '45.9.148.114']", "ipv4-addr"]
+    assert fake.requests[-1].query["match[type]"] == ["indicator,ipv4-addr,malware"]
+
+
+def test_paging_without_next_asks_again_after_date_added_last(server, session, settings, now) -> None:
+    fake = FakeTaxii(server_limit=2, use_next=False).install(server)
+    for n, value in enumerate(["45.9.148.114", "91.92.240.10", "185.220.101.34"]):
+        fake.add(now - timedelta(hours=10 - n), stix("ipv4-addr", value, now))
+
+    fetched = fetch(server, session, settings, now)
+
+    assert len(patterns(fetched.body)) == 3
+    assert fake.requests[-1].query["added_after"] == [ts(now - timedelta(hours=9))]
+    assert fetched.cursor == {"added_after": ts(now - timedelta(hours=8))}
+
+
+def test_the_bundle_is_what_the_engine_lists_revocations_included(server, session, settings, now) -> None:
+    fake = FakeTaxii().install(server)
+    revoked_id = "indicator--" + str(uuid.uuid4())
+    fake.add(
+        now - timedelta(hours=4),
+        stix("ipv4-addr", "45.9.148.114", now),
+        stix("domain-name", "update-checker.top", now),
+        stix("ipv4-addr", "91.92.240.10", now, ident=revoked_id),
+    )
+    fake.add(now - timedelta(hours=1), stix("ipv4-addr", "91.92.240.10", now, ident=revoked_id, revoked=True))
+    fetched = fetch(server, session, settings, now)
+
+    result = build_lists(
+        [FeedBody("taxii-hvi", fetched.body, "stix", {"replace": False})], EngineSettings(now=now, days_requested=7)
+    )
+
+    lists = {lst.kind: lst.body.decode().split() for lst in result.lists}
+    assert lists["ip"] == ["45.9.148.114"] and lists["domain"] == ["update-checker.top"]
+    assert result.feeds["taxii-hvi"].reasons.get("revoked") == 1
+
+
+def test_incremental_bodies_add_up_in_the_engine_with_replace_false(server, session, settings, now) -> None:
+    fake = FakeTaxii().install(server)
+    fake.add(now - timedelta(hours=5), stix("ipv4-addr", "45.9.148.114", now))
+    first = fetch(server, session, settings, now)
+    fake.add(now - timedelta(hours=1), stix("ipv4-addr", "91.92.240.10", now))
+    second = fetch(server, session, settings, now, cursor=first.cursor)
+    as_the_pipeline_runs = EngineSettings(now=now, days_requested=7, replace_delivered=True)
+
+    one = build_lists([FeedBody("taxii-hvi", first.body, "stix", {"replace": False})], as_the_pipeline_runs)
+    two = build_lists(
+        [FeedBody("taxii-hvi", second.body, "stix", {"replace": False})], as_the_pipeline_runs, previous_state=one.state
+    )
+
+    assert patterns(second.body) == ["[ipv4-addr:value = '91.92.240.10']"]
+    assert [lst.body.decode().split() for lst in two.lists if lst.kind == "ip"] == [["45.9.148.114", "91.92.240.10"]]
+
+
+def test_an_empty_collection_is_a_204(server, session, settings, now) -> None:
+    FakeTaxii().install(server)
+
+    fetched = fetch(server, session, settings, now)
+
+    assert (fetched.status, fetched.body) == (204, b"")
+
+
+def test_other_adapters_return_no_cursor() -> None:
+    assert FetchedFeed("x", 200, b"", "text/plain", "https://feeds.invalid/x").cursor is None
+
+
+# ------------------------------------------------------------------------------------ authentication
+def test_basic_auth_comes_from_the_secret(server, session, settings, now) -> None:
+    fake = FakeTaxii(basic=True).install(server)
+    fake.add(now - timedelta(hours=3), stix("ipv4-addr", "45.9.148.114", now))
+
+    fetched = fetch(server, session, settings, now, secret={"username": USER, "password": PASSWORD})
+
+    assert fetched.status == 200
+    assert all(r.header("Authorization") == "REDACTED" for r in server.requests)
+
+
+def test_wrong_credentials_are_rejected_naming_the_secret(server, session, settings, now) -> None:
+    FakeTaxii(basic=True).install(server)
+
+    with pytest.raises(FeedRejected) as caught:
+        fetch(server, session, settings, now, secret={"username": USER, "password": "wrong-password-1"})
+
+    message = str(caught.value)
+    assert "401" in message and "tf/taxii" in message and "wrong-password-1" not in message
+
+
+def test_a_server_wanting_credentials_says_to_name_a_secret(server, session, settings, now) -> None:
+    FakeTaxii(basic=True).install(server)
+
+    with pytest.raises(FeedRejected, match="name a secret"):
+        fetch(server, session, settings, now)
+
+
+def test_a_server_that_is_not_taxii_2_1_is_rejected(server, session, settings, now) -> None:
+    server.set_route(f"{API}/collections/", 406, b'{"title": "Not Acceptable"}', {"Content-Type": "application/json"})
+
+    with pytest.raises(FeedRejected, match=r"TAXII 2\.1"):
+        fetch(server, session, settings, now)
+
+
+# ---------------------------------------------------------------------------------- errors and throttling
+def test_429_waits_then_succeeds(server, session, settings, now) -> None:
+    fake = FakeTaxii().install(server)
+    fake.add(now - timedelta(hours=3), stix("ipv4-addr", "45.9.148.114", now))
+    server.set_route(f"{API}/collections/{COLLECTION}/objects/", 429, b"{}", {"Retry-After": "3"}, times=3)
+    waits: list[float] = []
+
+    fetched = adapter.fetch(
+        entry(server), now=now, days_requested=7, secret=None, settings=settings, session=session, sleep=waits.append
+    )
+
+    assert waits == [3.0] and fetched.status == 200
+
+
+def test_server_errors_are_unavailable(server, session, settings, now) -> None:
+    FakeTaxii().install(server)
+    server.set_route(f"{API}/collections/{COLLECTION}/objects/", 500, b'{"title": "Internal"}')
+
+    with pytest.raises(FeedUnavailable, match="500"):
+        fetch(server, session, settings, now)
+
+
+def test_an_unknown_collection_is_a_config_error_listing_what_exists(server, session, settings, now) -> None:
+    FakeTaxii().install(server)
+
+    with pytest.raises(ConfigError, match=r"no collection 'Nope'.*High Value Indicators, Write Only"):
+        fetch(server, session, settings, now, collection="Nope")
+
+
+def test_an_unreadable_collection_is_rejected(server, session, settings, now) -> None:
+    FakeTaxii().install(server)
+
+    with pytest.raises(FeedRejected, match="can_read is false"):
+        fetch(server, session, settings, now, collection="Write Only")
+
+
+def test_a_collection_is_required(server, session, settings, now) -> None:
+    with pytest.raises(ConfigError, match=r"options\.collection"):
+        fetch(server, session, settings, now, collection=None)
+    assert server.requests == []
+
+
+def test_an_envelope_whose_objects_is_not_a_list_is_rejected(server, session, settings, now) -> None:
+    server.set_route(f"{API}/collections/{COLLECTION}/objects/", body=b'{"more": false, "objects": {"a": 1}}')
+
+    with pytest.raises(FeedRejected, match="not a list"):
+        fetch(server, session, settings, now, collection=COLLECTION)
