@@ -38,6 +38,11 @@ ENGINE_STATE_KEY = f"{STATE_PREFIX}engine.json"
 """Indicator provenance kept across runs (aging, last good contribution of each feed)."""
 
 
+def cursor_key(feed: str) -> str:
+    """Where an incremental feed's position (e.g. TAXII ``added_after``) is kept between runs."""
+    return f"{STATE_PREFIX}cursors/{feed}.json"
+
+
 def published_key(kind: str, index: int) -> str:
     """Pointer to the last list of this kind and slot that GuardDuty was told to use."""
     return f"{STATE_PREFIX}published-{kind}-{index}.json"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from threatfeed.catalogue import FeedEntry
 from threatfeed.config import Settings
 from threatfeed.feeds import fetch_feed
 from threatfeed.pipeline.run import parse_time
-from threatfeed.storage import Store, raw_key, sha256_hex
+from threatfeed.storage import Store, cursor_key, raw_key, sha256_hex
 
 
 def fetch_feed_to_s3(
@@ -26,6 +27,9 @@ def fetch_feed_to_s3(
     empty feed's previous contribution rather than shrinking the list.
     """
     entry = FeedEntry(**feed)
+    cursor = store.get_json(cursor_key(entry.name))
+    if cursor:
+        entry = replace(entry, options={**entry.options, "cursor": cursor})
     secret = get_secret(entry.secret) if entry.secret else None
     days = int(entry.options.get("days_requested", settings.days_requested))
     fetched = fetch_feed(
@@ -38,13 +42,20 @@ def fetch_feed_to_s3(
         content_type=fetched.content_type or "application/octet-stream",
         metadata={"status": str(fetched.status), "sha256": digest, "source": fetched.source_url[:1024]},
     )
-    return {
+    options = {k: v for k, v in entry.options.items() if k != "cursor"}
+    if fetched.cursor is not None:
+        # A body that starts where the last one ended adds to the feed's contribution, it does not replace it.
+        options.setdefault("replace", False)
+    result: dict[str, Any] = {
         "feed": entry.name,
         "outcome": "ok" if fetched.body.strip() else "empty",
         "status": fetched.status,
         "format": entry.format,
-        "options": dict(entry.options),
+        "options": options,
         "bytes": len(fetched.body),
         "sha256": digest,
         "raw": pointer.as_dict(),
     }
+    if fetched.cursor is not None:
+        result["cursor"] = dict(fetched.cursor)  # saved by the transform once it has used this body
+    return result

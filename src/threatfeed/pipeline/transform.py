@@ -14,7 +14,7 @@ from threatfeed.engine import EngineSettings, FeedBody, build_lists
 from threatfeed.errors import ConfigError
 from threatfeed.guardduty import list_name
 from threatfeed.pipeline.run import parse_time
-from threatfeed.storage import ENGINE_STATE_KEY, Store, list_key, manifest_key, published_key, sha256_hex
+from threatfeed.storage import ENGINE_STATE_KEY, Store, cursor_key, list_key, manifest_key, published_key, sha256_hex
 
 SET_TYPES = {"ip": "threat_intel_set", "domain": "threat_entity_set", "trusted": "trusted_entity_set"}
 """Where each kind of list goes in GuardDuty: IPs to threat IP sets, domains (and IPs, when so configured)
@@ -113,6 +113,9 @@ def transform_run(
     if publish or (not run.get("dry_run") and not guard):
         # A dry run changes nothing, and a guarded run must not make the held-back content the new baseline.
         store.put_json(ENGINE_STATE_KEY, engine.state)
+        for result in fetched:
+            if result.get("cursor") and result.get("outcome") in ("ok", "empty"):
+                store.put_json(cursor_key(result["feed"]), result["cursor"])
 
     feeds = {name: {"accepted": stats.accepted, "rejected": stats.rejected} for name, stats in engine.feeds.items()}
     return {
