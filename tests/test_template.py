@@ -640,9 +640,12 @@ def test_least_privilege_per_function(resources: dict[str, Any]) -> None:
     assert "parameter${CatalogueParameter}" in plan["ssm:GetParameter"][0]
 
     fetch = grants(function_statements(resources, "FetchFunction"))
-    assert set(fetch) == {"secretsmanager:GetSecretValue", "s3:PutObject"}
+    assert set(fetch) == {"secretsmanager:GetSecretValue", "s3:PutObject", "s3:GetObject", "s3:ListBucket"}
     assert "secret:threatfeed/${AWS::StackName}/*" in fetch["secretsmanager:GetSecretValue"][0]
     assert fetch["s3:PutObject"] == [json.dumps({"Fn::Sub": "${DataBucket.Arn}/raw/*"})]
+    assert fetch["s3:GetObject"] == [json.dumps({"Fn::Sub": "${DataBucket.Arn}/state/cursors/*"})]
+    cursors = [s for s in function_statements(resources, "FetchFunction") if s.get("Action") == "s3:ListBucket"]
+    assert cursors[0]["Condition"] == {"StringLike": {"s3:prefix": "state/cursors/*"}}
 
     transform_ = grants(function_statements(resources, "TransformFunction"))
     assert set(transform_) == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket"}
