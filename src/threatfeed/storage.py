@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from threatfeed.aws import aws_errors
+
 RAW_PREFIX = "raw/"
 LISTS_PREFIX = "lists/"
 MANIFESTS_PREFIX = "manifests/"
@@ -90,9 +92,10 @@ class Store:
         content_type: str = "application/octet-stream",
         metadata: dict[str, str] | None = None,
     ) -> S3Pointer:
-        response = self._s3.put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {}
-        )
+        with aws_errors(f"S3 bucket {self.bucket}"):
+            response = self._s3.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {}
+            )
         return S3Pointer(self.bucket, key, response.get("VersionId"))
 
     def put_json(self, key: str, document: Any) -> S3Pointer:
@@ -103,7 +106,8 @@ class Store:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if version_id:
             kwargs["VersionId"] = version_id
-        return self._s3.get_object(**kwargs)["Body"].read()
+        with aws_errors(f"S3 bucket {self.bucket}"):
+            return self._s3.get_object(**kwargs)["Body"].read()
 
     def get_json(self, key: str, default: Any = None) -> Any:
         """The JSON document at ``key``, or ``default`` when there is none yet."""
@@ -114,7 +118,8 @@ class Store:
 
     def exists(self, key: str) -> bool:
         try:
-            self._s3.head_object(Bucket=self.bucket, Key=key)
+            with aws_errors(f"S3 bucket {self.bucket}"):
+                self._s3.head_object(Bucket=self.bucket, Key=key)
         except self._s3.exceptions.ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
