@@ -170,7 +170,7 @@ def test_outputs_and_named_resources(stack: DeployedStack) -> None:
     assert ":secret:threatfeed/tf-test/isight" in stack.secret_arn
     assert stack.topic_arn.startswith("arn:aws:sns:us-east-1:")
     assert stack.state_machine_arn.startswith("arn:aws:states:us-east-1:")
-    assert stack.triggers == {"Scheduled": {"trigger": "scheduled"}, "Deployed": {"trigger": "deploy"}}
+    assert stack.triggers == {"RunSchedule": {"trigger": "scheduled"}, "Deployed": {"trigger": "deploy"}}
 
 
 def test_functions_carry_the_resolved_environment(stack: DeployedStack) -> None:
@@ -269,8 +269,11 @@ def test_schedule_and_deploy_rule_target_the_state_machine(stack: DeployedStack)
     (schedule,) = client("scheduler").list_schedules()["Schedules"]
     described = client("scheduler").get_schedule(Name=schedule["Name"])
     assert described["ScheduleExpression"] == "rate(6 days)"
-    assert described["Target"]["Arn"] == stack.state_machine_arn
-    assert json.loads(described["Target"]["Input"]) == {"trigger": "scheduled"}
+    assert described["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
+    call = json.loads(described["Target"]["Input"])
+    assert call["StateMachineArn"] == stack.state_machine_arn  # resolved by CloudFormation
+    assert call["Name"].startswith("scheduled-")
+    assert json.loads(call["Input"]) == {"trigger": "scheduled"}
     events = client("events")
     rule_name = stack.physical_id("ThreatfeedStateMachineDeployed")
     pattern = json.loads(events.describe_rule(Name=rule_name)["EventPattern"])

@@ -174,14 +174,21 @@ def test_state_machine_invokes_exactly_the_four_functions_and_publishes_to_the_t
 
 
 def test_runs_on_a_schedule_and_once_after_every_deployment(resources: dict[str, Any]) -> None:
-    events = resources["ThreatfeedStateMachine"]["Properties"]["Events"]
-    scheduled = events["Scheduled"]
-    assert scheduled["Type"] == "ScheduleV2"
-    assert json.loads(scheduled["Properties"]["Input"]) == {"trigger": "scheduled"}
-    expression = scheduled["Properties"]["ScheduleExpression"]["Fn::If"]
+    schedule = resources["RunSchedule"]
+    assert schedule["Type"] == "AWS::Scheduler::Schedule"
+    target = schedule["Properties"]["Target"]
+    assert target["Arn"] == "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
+    call = json.loads(target["Input"]["Fn::Sub"])
+    assert call["StateMachineArn"] == "${ThreatfeedStateMachine}"
+    assert call["Name"] == "scheduled-<aws.scheduler.execution-id>"  # readable run names in the history
+    assert json.loads(call["Input"]) == {"trigger": "scheduled"}
+    expression = schedule["Properties"]["ScheduleExpression"]["Fn::If"]
     assert expression[0] == "RunsDaily"
     assert expression[1] == "rate(1 day)"
     assert expression[2] == {"Fn::Sub": "rate(${Frequency} days)"}
+    assert "Name" not in schedule["Properties"]  # two stacks in one account do not collide
+    events = resources["ThreatfeedStateMachine"]["Properties"]["Events"]
+    assert set(events) == {"Deployed"}
     deployed = events["Deployed"]
     assert deployed["Type"] == "EventBridgeRule"
     assert json.loads(deployed["Properties"]["Input"]) == {"trigger": "deploy"}
@@ -193,15 +200,11 @@ def test_runs_on_a_schedule_and_once_after_every_deployment(resources: dict[str,
 
 
 def test_event_roles_may_only_start_this_state_machine(transformed: dict[str, Any]) -> None:
-    for logical_id in ("ThreatfeedStateMachineScheduledRole", "ThreatfeedStateMachineDeployedRole"):
+    for logical_id in ("RunScheduleRole", "ThreatfeedStateMachineDeployedRole"):
         role = transformed["Resources"][logical_id]["Properties"]
         statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
         assert [as_list(s["Action"]) for s in statements] == [["states:StartExecution"]]
         assert [s["Resource"] for s in statements] == [{"Ref": "ThreatfeedStateMachine"}]
-    schedule = transformed["Resources"]["ThreatfeedStateMachineScheduled"]
-    assert schedule["Type"] == "AWS::Scheduler::Schedule"
-    assert schedule["Properties"]["Target"]["Arn"] == {"Ref": "ThreatfeedStateMachine"}
-    assert "Name" not in schedule["Properties"]  # OmitName: two stacks in one account do not collide
 
 
 # --------------------------------------------------------------------------- functions

@@ -690,7 +690,7 @@ def deploy_stack(
         resources=stack_resources,
         template=cfn_template,
         emulated={r.logical_id: r.resource_type for r in stack_resources if r.resource_type in EMULATED_TYPES},
-        triggers=_triggers(resources.get(machine_id, {})),
+        triggers=_triggers(resources.get(machine_id, {}), resources),
         alarms={r.logical_id: r.physical_id for r in stack_resources if r.resource_type == "AWS::CloudWatch::Alarm"},
         dashboards={
             r.logical_id: r.physical_id for r in stack_resources if r.resource_type == "AWS::CloudWatch::Dashboard"
@@ -918,8 +918,9 @@ def _functions(
     return functions
 
 
-def _triggers(sam_machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The execution input each event source of the SAM state machine starts it with."""
+def _triggers(sam_machine: dict[str, Any], resources: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The execution input each event source starts the state machine with: the SAM state machine's own
+    events, and schedules whose universal target is ``sfn:startExecution`` (input nested in the API call)."""
     triggers = {}
     for name, event in ((sam_machine.get("Properties") or {}).get("Events") or {}).items():
         raw = (event.get("Properties") or {}).get("Input")
@@ -927,5 +928,16 @@ def _triggers(sam_machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
             try:
                 triggers[name] = json.loads(raw)
             except json.JSONDecodeError:
+                continue
+    for name, resource in (resources or {}).items():
+        if resource.get("Type") != "AWS::Scheduler::Schedule":
+            continue
+        target = (resource.get("Properties") or {}).get("Target") or {}
+        raw = target.get("Input")
+        raw = raw.get("Fn::Sub") if isinstance(raw, dict) else raw
+        if target.get("Arn") == "arn:aws:scheduler:::aws-sdk:sfn:startExecution" and isinstance(raw, str):
+            try:
+                triggers[name] = json.loads(json.loads(raw)["Input"])
+            except (KeyError, TypeError, json.JSONDecodeError):
                 continue
     return triggers
