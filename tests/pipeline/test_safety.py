@@ -182,3 +182,19 @@ def test_a_list_in_error_fails_its_region_while_the_other_region_publishes(one_f
     assert ip_list(aws, "eu-west-1")["Status"] == "ERROR"
     message = json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])["Message"]
     assert "eu-west-1" in message and "ERROR" in message
+
+
+def test_failed_regions_up_to_the_tolerated_number_do_not_fail_the_run() -> None:
+    def catalogue(server, _secret):
+        return {"feeds": [{"name": "main", "type": "http_list", "url": server.url("/main.txt"), "format": "txt"}]}
+
+    parameters = {"ActivationPollSeconds": "0", "ToleratedRegionFailures": "1"}
+    with EmbeddedAws(parameters=parameters, catalogue=catalogue, retry_sleep=False) as aws:
+        aws.feed_server.set_route("/main.txt", body=big_blocklist(10))
+        with guardduty.forced_error("eu-west-1", "not a valid list"):
+            result = aws.run()
+
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.output["failed_regions"] == ["eu-west-1"]
+    assert result.output["regions"]["us-east-1"]["outcome"] == "published"
+    assert "into ERROR" in result.output["regions"]["eu-west-1"]["cause"]
