@@ -103,7 +103,7 @@ def test_feeds_lists_the_catalogue_with_last_outcomes(served: tuple[EmbeddedAws,
 
     assert code == 0, out
     rows = {r["name"]: r for r in json.loads(out)}
-    assert set(rows) == {"isight", "blocklist", "csv-list"}
+    assert set(rows) == {"isight", "blocklist", "csv-list", "taxii-hvi", "misp"}
     assert rows["isight"]["last_outcome"] == "ok"
 
 

@@ -57,7 +57,12 @@ class ExecutionResult:
 
 
 def demo_catalogue(feed_server: Any, secret_arn: str) -> dict[str, Any]:
-    """The sample feeds: iSIGHT (signed, over the loopback server) plus two public-list shapes."""
+    """The sample feeds, four source types at once: iSIGHT (signed), two public-list shapes (``http_list``), a
+    TAXII 2.1 collection and a MISP instance, all over the loopback server (the API fakes are
+    ``embedded_aws.fake_apis``). The TAXII and MISP credentials are in the Secrets Manager secrets the embedded
+    AWS creates next to the stack's own (``threatfeed/<stack>/demo-taxii``, ``…/demo-misp``), never here."""
+    from embedded_aws.fake_apis import DEMO_MISP_SECRET, DEMO_TAXII_SECRET, TAXII_API_ROOT, demo_secret_name
+
     return {
         "feeds": [
             {
@@ -84,6 +89,26 @@ def demo_catalogue(feed_server: Any, secret_arn: str) -> dict[str, Any]:
                 "format": "csv",
                 "enabled": True,
                 "options": {"column": "indicator"},
+            },
+            {
+                "name": "taxii-hvi",
+                "type": "taxii",
+                "url": feed_server.url(TAXII_API_ROOT + "/"),
+                "secret": demo_secret_name(secret_arn, DEMO_TAXII_SECRET),
+                "format": "stix",
+                "enabled": True,
+                # Incremental: each run asks only for what was added since the last one, so the body adds to
+                # what the feed gave before instead of replacing it.
+                "options": {"collection": "High Value Indicators", "replace": False},
+            },
+            {
+                "name": "misp",
+                "type": "misp",
+                "url": feed_server.url(""),
+                "secret": demo_secret_name(secret_arn, DEMO_MISP_SECRET),
+                "format": "misp",
+                "enabled": True,
+                "options": {},
             },
         ]
     }
@@ -134,6 +159,7 @@ class EmbeddedAws:
 
         import embedded_aws.faults  # noqa: F401  (registers its hook before any client exists)
         from embedded_aws import guardduty
+        from embedded_aws.fake_apis import install_demo_apis
         from embedded_aws.feed_server import FeedServer
         from embedded_aws.lambdas import HandlerRegistry, captured_stdout, handlers_installed, thread_environ
         from embedded_aws.stack import deploy_stack
@@ -150,6 +176,13 @@ class EmbeddedAws:
 
         self.feed_server = self._stack.enter_context(
             FeedServer(isight_keys={self.parameters["PublicKey"]: self.parameters["PrivateKey"]})
+        )
+        # The TAXII and MISP fakes of the demo catalogue; their credentials only in secrets under the stack's prefix.
+        self.demo_apis = install_demo_apis(
+            self.feed_server,
+            self.client("secretsmanager"),
+            secret_prefix=f"threatfeed/{self.stack_name}",
+            tags={"threatfeed:stack": self.stack_name},
         )
         for region in self.regions:
             self.client("guardduty", region).create_detector(Enable=True)

@@ -1,5 +1,5 @@
-"""The MISP adapter against a loopback fake of ``POST /attributes/restSearch`` (filters, limit/page paging,
-MISP's error objects)."""
+"""The MISP adapter against the loopback fake of ``POST /attributes/restSearch``
+(``embedded_aws.fake_apis.FakeMisp``: filters, limit/page paging, MISP's error objects)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from embedded_aws.feed_server import ApiRequest, FeedServer
+from embedded_aws.fake_apis import MISP_SEARCH_PATH as SEARCH
+from embedded_aws.fake_apis import FakeMisp
+from embedded_aws.feed_server import FeedServer
 from threatfeed.catalogue import FeedEntry
 from threatfeed.engine import EngineSettings, FeedBody, build_lists
 from threatfeed.errors import ConfigError, FeedRejected, FeedUnavailable
@@ -18,15 +20,7 @@ from threatfeed.feeds import misp as adapter
 from threatfeed.feeds.api import BACKOFF_BASE
 
 KEY = "misp-auth-key-AbCdEf0123456789AbCdEf0123456789"
-SEARCH = "/attributes/restSearch"
 JSON = {"Content-Type": "application/json"}
-AUTH_FAILED = {
-    "name": "Authentication failed. Please make sure you pass the API key of an API enabled user along in the "
-    "Authorization header.",
-    "message": "Authentication failed. Please make sure you pass the API key of an API enabled user along in the "
-    "Authorization header.",
-    "url": SEARCH,
-}
 
 
 def attribute(kind: str, value: str, to_ids: bool = True, event: int = 7) -> dict[str, Any]:
@@ -50,37 +44,6 @@ def attribute(kind: str, value: str, to_ids: bool = True, event: int = 7) -> dic
         "value": value,
         "Event": {"org_id": "1", "distribution": "0", "id": str(event), "info": "Campaign", "orgc_id": "1"},
     }
-
-
-class FakeMisp:
-    """``POST /attributes/restSearch``: the ``Authorization`` key, a JSON body of filters, ``limit``/``page``."""
-
-    def __init__(self, attributes: list[dict[str, Any]]) -> None:
-        self.attributes = attributes
-        self.searches: list[dict[str, Any]] = []
-
-    def install(self, server: FeedServer) -> FakeMisp:
-        server.set_handler(SEARCH, self.search)
-        return self
-
-    def search(self, request: ApiRequest) -> tuple[int, dict[str, str], str]:
-        if request.method != "POST":
-            return 405, JSON, json.dumps({"name": "Method Not Allowed", "message": "Method Not Allowed", "url": SEARCH})
-        if request.header("Authorization") != KEY:
-            return 403, JSON, json.dumps(AUTH_FAILED)
-        if request.header("Content-Type") != "application/json" or request.header("Accept") != "application/json":
-            return 400, JSON, json.dumps({"name": "Bad request", "message": "JSON please", "url": SEARCH})
-        body = json.loads(request.body)
-        self.searches.append(body)
-        found = [
-            a
-            for a in self.attributes
-            if a["type"] in body.get("type", [a["type"]]) and (a["to_ids"] or not body.get("to_ids"))
-        ]
-        limit, page = body.get("limit"), body.get("page", 1)
-        if limit:
-            found = found[(page - 1) * limit : page * limit]
-        return 200, JSON, json.dumps({"response": {"Attribute": found}})
 
 
 def entry(server: FeedServer, **options: Any) -> FeedEntry:
@@ -112,7 +75,7 @@ NETWORK = [
 
 # ------------------------------------------------------------------------------------------ success
 def test_the_search_is_filtered_paged_and_trimmed(server, session, settings, now) -> None:
-    fake = FakeMisp(NETWORK).install(server)
+    fake = FakeMisp(NETWORK, keys=[KEY]).install(server)
 
     fetched = fetch(server, session, settings, now, page_size=2)
 
@@ -141,7 +104,7 @@ def test_the_search_is_filtered_paged_and_trimmed(server, session, settings, now
 
 
 def test_options_become_filters(server, session, settings, now) -> None:
-    fake = FakeMisp(NETWORK).install(server)
+    fake = FakeMisp(NETWORK, keys=[KEY]).install(server)
 
     fetched = fetch(
         server,
@@ -162,7 +125,7 @@ def test_options_become_filters(server, session, settings, now) -> None:
 
 
 def test_the_body_is_what_the_engine_lists(server, session, settings, now) -> None:
-    FakeMisp(NETWORK).install(server)
+    FakeMisp(NETWORK, keys=[KEY]).install(server)
     fetched = fetch(server, session, settings, now, to_ids=False)
 
     result = build_lists([FeedBody("misp", fetched.body, "misp")], EngineSettings(now=now, days_requested=7))
@@ -210,7 +173,7 @@ def test_an_error_object_answered_with_200_is_rejected(server, session, settings
 
 
 def test_a_wrong_key_is_rejected_naming_the_secret_not_the_key(server, session, settings, now) -> None:
-    FakeMisp(NETWORK).install(server)
+    FakeMisp(NETWORK, keys=[KEY]).install(server)
 
     with pytest.raises(FeedRejected) as caught:
         fetch(server, session, settings, now, secret={"key": "not-the-key-0000"})
@@ -248,7 +211,7 @@ def test_unknown_attribute_types_are_a_config_error(server, session, settings, n
 
 # ------------------------------------------------------------------------------- throttling (a POST)
 def test_429_waits_for_retry_after_then_succeeds(server, session, settings, now) -> None:
-    FakeMisp(NETWORK).install(server)
+    FakeMisp(NETWORK, keys=[KEY]).install(server)
     server.set_route(SEARCH, 429, b'{"message": "Too many requests"}', {"Retry-After": "5"}, times=1)
     waits: list[float] = []
 
@@ -266,7 +229,7 @@ def test_429_waits_for_retry_after_then_succeeds(server, session, settings, now)
 
 
 def test_a_503_on_the_post_is_retried_by_the_adapter(server, session, settings, now) -> None:
-    FakeMisp(NETWORK).install(server)
+    FakeMisp(NETWORK, keys=[KEY]).install(server)
     server.set_route(SEARCH, 503, b"busy", times=1)
     waits: list[float] = []
 
@@ -299,7 +262,7 @@ def test_a_lasting_429_is_unavailable(server, session, settings, now) -> None:
 
 
 def test_more_pages_than_max_pages_is_rejected(server, session, settings, now) -> None:
-    FakeMisp(NETWORK).install(server)
+    FakeMisp(NETWORK, keys=[KEY]).install(server)
 
     with pytest.raises(FeedRejected, match="more than 2 pages"):
         fetch(server, session, settings, now, page_size=1, max_pages=2)

@@ -1,9 +1,8 @@
-"""The TAXII 2.1 adapter against a loopback fake of a TAXII 2.1 API root (collections, paged objects with
-added_after, X-TAXII-Date-Added-Last), and the cursor it hands back."""
+"""The TAXII 2.1 adapter against the loopback fake of a TAXII 2.1 API root (``embedded_aws.fake_apis.FakeTaxii``:
+collections, paged objects with added_after, X-TAXII-Date-Added-Last), and the cursor it hands back."""
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -11,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from embedded_aws.feed_server import ApiRequest, FeedServer
+from embedded_aws.fake_apis import HVI_COLLECTION as COLLECTION
+from embedded_aws.fake_apis import TAXII_API_ROOT as API
+from embedded_aws.fake_apis import TAXII_MEDIA_TYPE as MEDIA
+from embedded_aws.fake_apis import FakeTaxii
+from embedded_aws.fake_apis import taxii_timestamp as ts
+from embedded_aws.feed_server import FeedServer
 from threatfeed.catalogue import FeedEntry
 from threatfeed.engine import EngineSettings, FeedBody, build_lists
 from threatfeed.errors import ConfigError, FeedRejected, FeedUnavailable
@@ -19,15 +23,7 @@ from threatfeed.feeds import FetchedFeed, fetch_feed
 from threatfeed.feeds import taxii as adapter
 from threatfeed.feeds.api import rfc3339
 
-MEDIA = "application/taxii+json;version=2.1"
-API = "/api1"
-COLLECTION = "91a7b528-80eb-42ed-a74d-c6fbd5a26116"
-OTHER = "52892447-4d7e-4f70-b94d-d7f22742ff63"
 USER, PASSWORD = "taxii-user", "taxii-password-123"
-
-
-def ts(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def stix(kind: str, value: str, now: datetime, *, ident: str | None = None, revoked: bool = False, age_h: int = 30):
@@ -44,65 +40,6 @@ def stix(kind: str, value: str, now: datetime, *, ident: str | None = None, revo
         "valid_from": ts(made),
         "revoked": revoked,
     }
-
-
-class FakeTaxii:
-    """A TAXII 2.1 API root at ``/api1``: ``collections/`` and ``collections/<id>/objects/``, answering at most
-    ``server_limit`` objects a page, filtering on ``added_after`` and ``match[type]``."""
-
-    def __init__(self, *, server_limit: int = 100, use_next: bool = True, basic: bool = False) -> None:
-        self.collections = [
-            {"id": COLLECTION, "title": "High Value Indicators", "alias": "hvi", "can_read": True, "can_write": False},
-            {"id": OTHER, "title": "Write Only", "can_read": False, "can_write": True},
-        ]
-        self.store: dict[str, list[tuple[str, dict[str, Any]]]] = {COLLECTION: [], OTHER: []}
-        self.server_limit = server_limit
-        self.use_next = use_next
-        self.basic = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode() if basic else None
-        self.requests: list[ApiRequest] = []
-
-    def install(self, server: FeedServer) -> FakeTaxii:
-        server.set_handler(f"{API}/collections/", self.list_collections)
-        for cid in self.store:
-            server.set_handler(f"{API}/collections/{cid}/objects/", lambda r, cid=cid: self.objects(cid, r))
-        return self
-
-    def add(self, added: datetime, *objects: dict[str, Any], collection: str = COLLECTION) -> None:
-        self.store[collection].extend((ts(added), obj) for obj in objects)
-
-    def refused(self, request: ApiRequest) -> tuple[int, dict[str, str], str] | None:
-        self.requests.append(request)
-        if request.header("Accept") != MEDIA:
-            return 406, {"Content-Type": MEDIA}, json.dumps({"title": "Not Acceptable", "http_status": "406"})
-        if self.basic and request.header("Authorization") != self.basic:
-            return 401, {"Content-Type": MEDIA}, json.dumps({"title": "Unauthorized", "http_status": "401"})
-        return None
-
-    def list_collections(self, request: ApiRequest):
-        return self.refused(request) or (200, {"Content-Type": MEDIA}, json.dumps({"collections": self.collections}))
-
-    def objects(self, cid: str, request: ApiRequest):
-        refused = self.refused(request)
-        if refused:
-            return refused
-        query = request.query
-        after = query.get("added_after", [""])[0]
-        types = set(query["match[type]"][0].split(",")) if "match[type]" in query else None
-        items = [(d, o) for d, o in sorted(self.store[cid], key=lambda i: i[0]) if d > after]
-        items = [(d, o) for d, o in items if types is None or o["type"] in types]
-        start = int(query["next"][0]) if "next" in query else 0
-        limit = min(int(query.get("limit", ["100"])[0]), self.server_limit)
-        page = items[start : start + limit]
-        headers = {"Content-Type": MEDIA}
-        if not page:
-            return 200, headers, json.dumps({"more": False})
-        more = start + limit < len(items)
-        envelope: dict[str, Any] = {"more": more, "objects": [o for _, o in page]}
-        if more and self.use_next:
-            envelope["next"] = str(start + limit)
-        headers["X-TAXII-Date-Added-First"] = page[0][0]
-        headers["X-TAXII-Date-Added-Last"] = page[-1][0]
-        return 200, headers, json.dumps(envelope)
 
 
 def entry(server: FeedServer, url_path: str = API + "/", secret: str | None = None, **options: Any) -> FeedEntry:
@@ -274,7 +211,7 @@ def test_other_adapters_return_no_cursor() -> None:
 
 # ------------------------------------------------------------------------------------ authentication
 def test_basic_auth_comes_from_the_secret(server, session, settings, now) -> None:
-    fake = FakeTaxii(basic=True).install(server)
+    fake = FakeTaxii(users={USER: PASSWORD}).install(server)
     fake.add(now - timedelta(hours=3), stix("ipv4-addr", "45.9.148.114", now))
 
     fetched = fetch(server, session, settings, now, secret={"username": USER, "password": PASSWORD})
@@ -284,7 +221,7 @@ def test_basic_auth_comes_from_the_secret(server, session, settings, now) -> Non
 
 
 def test_wrong_credentials_are_rejected_naming_the_secret(server, session, settings, now) -> None:
-    FakeTaxii(basic=True).install(server)
+    FakeTaxii(users={USER: PASSWORD}).install(server)
 
     with pytest.raises(FeedRejected) as caught:
         fetch(server, session, settings, now, secret={"username": USER, "password": "wrong-password-1"})
@@ -294,7 +231,7 @@ def test_wrong_credentials_are_rejected_naming_the_secret(server, session, setti
 
 
 def test_a_server_wanting_credentials_says_to_name_a_secret(server, session, settings, now) -> None:
-    FakeTaxii(basic=True).install(server)
+    FakeTaxii(users={USER: PASSWORD}).install(server)
 
     with pytest.raises(FeedRejected, match="name a secret"):
         fetch(server, session, settings, now)

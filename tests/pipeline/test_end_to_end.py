@@ -47,7 +47,7 @@ def test_feed_bodies_stay_in_s3_and_out_of_the_execution_history(embedded: Embed
 
     assert result.status == "SUCCEEDED"
     raw = _list_objects(embedded, f"raw/{result.name}/")
-    assert len(raw) == 3
+    assert len(raw) == 5
     body = embedded.client("s3").get_object(Bucket=embedded.stack.bucket, Key=raw[0])["Body"].read()
     history = json.dumps(result.events, default=str)
     assert body[:200].decode(errors="replace") not in history
@@ -118,7 +118,13 @@ def test_metrics_are_written_as_emf_records_the_alarms_can_match(embedded: Embed
     for record in records:
         for metric in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
             by_name.setdefault(metric["Name"], []).append(record)
-    assert {r["feed"] for r in by_name["FeedIndicatorsAccepted"]} == {"isight", "blocklist", "csv-list"}
+    assert {r["feed"] for r in by_name["FeedIndicatorsAccepted"]} == {
+        "isight",
+        "blocklist",
+        "csv-list",
+        "taxii-hvi",
+        "misp",
+    }
     assert {r["region"] for r in by_name["RegionPublished"]} == {"us-east-1", "eu-west-1"}
     assert by_name["RunDurationSeconds"][0]["RunDurationSeconds"][0] > 0
     assert all(r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "threatfeed" for r in records)
