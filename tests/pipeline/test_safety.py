@@ -156,7 +156,11 @@ def test_secrets_appear_in_no_log_no_history_event_and_no_s3_object() -> None:
             haystacks.append(json.dumps(obj.get("Metadata", {})))
         haystacks.extend(r.path + json.dumps(r.headers) for r in aws.feed_server.requests)
 
-        for secret in (PUBLIC_KEY, PRIVATE_KEY):
+        secretsmanager = aws.client("secretsmanager")
+        taxii = json.loads(secretsmanager.get_secret_value(SecretId=aws.demo_apis.taxii_secret)["SecretString"])
+        misp = json.loads(secretsmanager.get_secret_value(SecretId=aws.demo_apis.misp_secret)["SecretString"])
+        others = [taxii["password"], misp["key"]]
+        for secret in (PUBLIC_KEY, PRIVATE_KEY, *others):
             leaks = [h[:200] for h in haystacks if secret in h]
             assert not leaks, f"{secret[:6]}… leaked: {leaks[:3]}"
         private_hash = hashlib.sha256(PRIVATE_KEY.encode()).hexdigest()
