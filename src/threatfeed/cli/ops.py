@@ -80,6 +80,14 @@ def _table(rows: list[dict[str, Any]], columns: list[str], out: TextIO) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=out)
 
 
+def _rows(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[str], out: TextIO) -> None:
+    """``--json``: the rows as one JSON array; otherwise a table of ``columns``."""
+    if args.json:
+        print(json.dumps(rows, default=str), file=out)
+    else:
+        _table(rows, columns, out)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -155,11 +163,9 @@ def _print_run(row: dict[str, Any], out: TextIO) -> None:
 @_guarded
 def history_command(args: argparse.Namespace, out: TextIO) -> int:
     clients, refs = _connect(args)
-    rows = operate.history(clients, refs, args.n)
-    if args.json:
-        print(json.dumps(rows, default=str), file=out)
-    else:
-        _table(rows, ["name", "start", "duration_s", "status", "feeds", "regions"], out)
+    _rows(
+        args, operate.history(clients, refs, args.n), ["name", "start", "duration_s", "status", "feeds", "regions"], out
+    )
     return 0
 
 
@@ -167,10 +173,7 @@ def history_command(args: argparse.Namespace, out: TextIO) -> int:
 def status_command(args: argparse.Namespace, out: TextIO) -> int:
     clients, refs = _connect(args)
     rows = operate.status(clients, refs)
-    if args.json:
-        print(json.dumps(rows, default=str), file=out)
-    else:
-        _table(rows, ["region", "name", "id", "type", "status", "entries", "updated", "location"], out)
+    _rows(args, rows, ["region", "name", "id", "type", "status", "entries", "updated", "location"], out)
     return 1 if any(r.get("status") == "ERROR" or r.get("error") for r in rows) else 0
 
 
@@ -194,9 +197,6 @@ def diff_command(args: argparse.Namespace, out: TextIO) -> int:
 @_guarded
 def feeds_command(args: argparse.Namespace, out: TextIO) -> int:
     clients, refs = _connect(args)
-    rows = operate.feeds(clients, refs)
-    if args.json:
-        print(json.dumps(rows, default=str), file=out)
-    else:
-        _table(rows, ["name", "type", "format", "enabled", "last_outcome", "accepted", "rejected", "last_run"], out)
+    columns = ["name", "type", "format", "enabled", "last_outcome", "accepted", "rejected", "last_run"]
+    _rows(args, operate.feeds(clients, refs), columns, out)
     return 0
