@@ -13,9 +13,11 @@ import re
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from itertools import compress, repeat
-from operator import ge, is_not, mul, not_, or_
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain, compress, islice, repeat
+from operator import and_, ge, gt, lshift, ne, not_, or_, rshift, sub
 from socket import AF_INET6, inet_aton, inet_pton
+from typing import Any
 
 from threatfeed.engine import domains as D
 from threatfeed.engine import reasons as R
@@ -30,7 +32,15 @@ from threatfeed.engine.ipv4 import (
 )
 from threatfeed.engine.policy import Policy
 from threatfeed.engine.refang import host_of, looks_defanged, looks_like_url, refang
-from threatfeed.engine.spans import MASK32, Spans, from_keys, subtract, sweep_sorted
+from threatfeed.engine.spans import (
+    MASK32,
+    Spans,
+    from_bounds,
+    from_keys,
+    sorted_addresses,
+    subtract,
+    sweep_sorted,
+)
 
 DEFAULT_CONFIDENCE = 50
 _SINGLE = (1 << 32) + 1  # ip * _SINGLE is the interval key of the single address ip
@@ -39,19 +49,77 @@ _PLAIN_WORD = re.compile(r"[^.:/\[\](){}@\s]+").fullmatch
 _HEXISH_V6 = re.compile(r"[0-9A-Fa-f:.]+(?:/\d{1,3})?(?:%\w+)?")
 
 
+#: Network and host masks by prefix length.
+_NETMASK = tuple(MASK32 ^ ((1 << (32 - p)) - 1) for p in range(33))
+_HOSTMASK = tuple((1 << (32 - p)) - 1 for p in range(33))
+#: Every reason a batch of intervals can get, in the order the one-by-one path notes them for one value
+#: (a value gets one rejection, or host bits and carvings: see :meth:`Tally.count_batch`).
+_INTERVAL_REASONS = (
+    R.INVALID_IPV4,
+    R.LEADING_ZERO,
+    R.INVALID_RANGE,
+    R.INVALID_PREFIX,
+    R.PREFIX_TOO_BROAD,
+    R.BOGON,
+    R.ALLOW_LISTED,
+    R.HOST_BITS_SET,
+    R.BOGON_CARVED,
+    R.ALLOW_LIST_CARVED,
+)
+
+
+def interval_events() -> dict[str, list[int]]:
+    """An empty ``reason -> positions`` record for :meth:`Collector.add_intervals`."""
+    return {reason: [] for reason in _INTERVAL_REASONS}
+
+
+def converted(values: Iterable[str], convert: Callable[[str], Any]) -> tuple[list[Any], list[int]]:
+    """``convert`` (a C function such as ``inet_aton`` that raises ``OSError``/``ValueError`` on bad input)
+    over ``values`` at C speed: the results of the accepted values, and the positions of the refused ones.
+    ``list.extend`` keeps what it appended before the exception, so each refusal costs one restart."""
+    out: list[Any] = []
+    bad: list[int] = []
+    it = iter(values)
+    while True:
+        try:
+            out.extend(map(convert, it))
+            return out, bad
+        except (OSError, ValueError):
+            bad.append(len(out) + len(bad))
+
+
+def without(values: Sequence[Any], positions: list[int]) -> list[Any]:
+    """``values`` minus the items at ``positions``."""
+    keep = bytearray(b"\x01") * len(values)
+    for i in positions:
+        keep[i] = 0
+    return list(compress(values, keep))
+
+
+def _nth_set(mask: bytes, ranks: list[int]) -> Iterator[int]:
+    """Positions in ``mask`` of its ``ranks[i]``-th non-zero bytes (``ranks`` ascending), lazily."""
+    ones = compress(range(len(mask)), mask)
+    done = 0
+    for rank in ranks:
+        yield next(islice(ones, rank - done, None))
+        done = rank + 1
+
+
+def packed_ints(packed: list[bytes]) -> array:
+    """``inet_aton`` results -> ``array("I")`` of addresses."""
+    out = array("I")
+    out.frombytes(b"".join(packed))
+    if sys.byteorder == "little":
+        out.byteswap()
+    return out
+
+
 def _count_inside(ordered: array, spans: Spans) -> int:
     """How many entries of the sorted ``ordered`` fall inside ``spans``."""
     total = 0
     for s, e in spans.pairs():
         total += bisect_right(ordered, e) - bisect_left(ordered, s)
     return total
-
-
-def _aton(dotted: str) -> bytes | None:
-    try:
-        return inet_aton(dotted)
-    except OSError:
-        return None
 
 
 # (kind, start-or-name, end, corrections)
@@ -66,7 +134,9 @@ class Collector:
         self.policy = policy
         self.confidence = confidence
         self.tally = R.Tally(feed)
-        self.quad_batches: list[tuple[bytes, array]] = []  # bulk addresses (packed) and their line numbers
+        # bulk addresses (packed), the lines of a run (from its first line number) that held a quad, and which
+        # of those quads were refused (not in the packed addresses)
+        self.quad_batches: list[tuple[bytes, bytes, int, list[int]]] = []
         self.keys: dict[int, list[int]] = {}  # confidence -> interval keys
         self.domains: dict[str, int] = {}  # name -> best confidence
         self.default_names: set[str] = set()  # names at the default confidence (bulk path)
@@ -87,30 +157,24 @@ class Collector:
     def skip(self, n: int = 1) -> None:
         self.skipped += n
 
-    def add_quads(self, quads: list[str], numbers: list[int]) -> None:
-        """Many lines that are exactly a dotted quad (no leading zeros; see ``formats.text``), with their
-        line numbers. They are only packed here (``inet_aton``, 4 bytes each); bogons and allow-listed
-        addresses are found later on the sorted whole, a few bisections instead of one per address
-        (:meth:`_finish_quads`)."""
-        packed = list(map(_aton, quads))
-        if None in packed:  # an octet over 255
-            keep = list(map(is_not, packed, repeat(None)))
-            for i in compress(range(len(packed)), map(not_, keep)):
-                self.add(numbers[i], quads[i])
-            packed = list(compress(packed, keep))
-            numbers = list(compress(numbers, keep))
-        self.quad_batches.append((b"".join(packed), array("I", numbers)))  # type: ignore[arg-type]
+    def add_quads(self, quads: list[str], mask: list[bool], first: int) -> None:
+        """Many lines that are exactly a dotted quad (no leading zeros; see ``formats.text``): ``quads``
+        are the lines of a run starting at line ``first`` that ``mask`` marks. They are only packed here
+        (``inet_aton``, 4 bytes each); bogons and allow-listed addresses are found later on the sorted
+        whole, a few bisections instead of one per address (:meth:`_finish_quads`). Line numbers are only
+        needed for the few samples, so the mask is kept rather than a number per address."""
+        packed, bad = converted(quads, inet_aton)
+        kept = bytes(mask)
+        if bad:  # without leading zeros, inet_aton refuses only an octet over 255
+            lines = map(first.__add__, _nth_set(kept, bad))  # lazy: only the samples need line numbers
+            self.tally.count_many(R.INVALID_IPV4, len(bad), lines, map(quads.__getitem__, bad))
+        self.quad_batches.append((b"".join(packed), kept, first, bad))
         self.accepted += len(packed)
         self.ipv4 += len(packed)
 
     def _finish_quads(self) -> array:
         """Sort the bulk addresses, cut out and count those inside bogons or the allow-list."""
-        addresses = array("I")
-        addresses.frombytes(b"".join(packed for packed, _ in self.quad_batches))
-        if sys.byteorder == "little":
-            addresses.byteswap()
-        ordered = array("I", sorted(addresses))
-        del addresses
+        ordered = sorted_addresses(b"".join(batch[0] for batch in self.quad_batches))
         p = self.policy
         found = {
             R.BOGON: _count_inside(ordered, p.bogons),
@@ -137,7 +201,10 @@ class Collector:
     def _sample_inside(self, wanted: dict[str, int]) -> None:
         """First lines (by line number) of the bulk addresses that were filtered, as samples."""
         p = self.policy
-        for packed, numbers in self.quad_batches:
+        for packed, mask, first, refused in self.quad_batches:
+            numbers = list(compress(range(first, first + len(mask)), mask))
+            if refused:
+                numbers = without(numbers, refused)
             batch = array("I")
             batch.frombytes(packed)
             if sys.byteorder == "little":
@@ -168,43 +235,99 @@ class Collector:
         self.ipv4 += 1
 
     def add_cidr_line(self, line: int, value: str, text: str | None = None) -> None:
-        """A value that is exactly ``a.b.c.d/nn`` (no leading zeros)."""
-        self.add_cidrs([value], [line], text)
+        """A value that is exactly ``a.b.c.d/nn`` (no leading zeros): :meth:`add_cidrs` for one value,
+        without the batch machinery."""
+        sample = value if text is None else text
+        ip, _, plen = value.partition("/")
+        prefix = int(plen)
+        try:
+            addr = int.from_bytes(inet_aton(ip), "big")
+        except OSError:
+            self.add(line, value, sample)
+            return
+        if prefix > 32:
+            self.reject(line, sample, R.INVALID_PREFIX)
+            return
+        network = addr & _NETMASK[prefix]
+        end = network | _HOSTMASK[prefix]
+        rejection, carved = self.policy.judge(network, end)
+        if rejection is not None:
+            self.reject(line, sample, rejection)
+            return
+        self.keys.setdefault(self.confidence, []).append((network << 32) | end)
+        self.accepted += 1
+        self.ipv4 += 1
+        if network != addr:
+            self.tally.count(R.HOST_BITS_SET, line, sample)
+        for note in carved:
+            self.tally.count(note, line, sample)
 
-    def add_cidrs(self, values: list[str], numbers: list[int], text: str | None = None) -> None:
-        """Values that are exactly ``a.b.c.d/nn`` (no leading zeros); ``text`` is the sample for a single
-        value taken from a longer line."""
-        keys = self.keys.setdefault(self.confidence, [])
-        judge = self.policy.judge
-        count = self.tally.count
-        accepted = 0
-        for line, value in zip(numbers, values, strict=True):
-            sample = value if text is None else text
-            ip, _, plen = value.partition("/")
-            prefix = int(plen)
-            try:
-                addr = int.from_bytes(inet_aton(ip), "big")
-            except OSError:
-                self.add(line, value, sample)
-                continue
-            if prefix > 32:
-                count(R.INVALID_PREFIX, line, sample)
-                continue
-            size = 1 << (32 - prefix)
-            network = addr & (MASK32 ^ (size - 1))
-            end = network + size - 1
-            rejection, carved = judge(network, end)
-            if rejection is not None:
-                count(rejection, line, sample)
-                continue
-            keys.append((network << 32) | end)
-            accepted += 1
-            if network != addr:
-                count(R.HOST_BITS_SET, line, sample)
-            for note in carved:
-                count(note, line, sample)
-        self.accepted += accepted
-        self.ipv4 += accepted
+    def add_cidrs(self, values: list[str], numbers: list[int], texts: Sequence[str] | None = None) -> None:
+        """Values that are exactly ``a.b.c.d/nn`` (no leading zeros), with their line numbers; ``texts``
+        (default: the values) are the samples shown per value. Parsed, masked and judged with C-level
+        ``map`` over the batch; only values touching bogons or the allow-list are judged one by one."""
+        parts = "/".join(values).split("/")
+        packed, bad = converted(parts[0::2], inet_aton)
+        prefixes = list(map(int, parts[1::2]))
+        events = interval_events()
+        positions: Sequence[int] = range(len(values))
+        if bad:  # an octet over 255 (the shapes admit no leading zero)
+            events[R.INVALID_IPV4] = bad
+            positions = without(positions, bad)
+            prefixes = without(prefixes, bad)
+        addrs: Sequence[int] = packed_ints(packed)
+        if prefixes and max(prefixes) > 32:
+            wide = list(map(gt, prefixes, repeat(32)))
+            events[R.INVALID_PREFIX] = list(compress(positions, wide))
+            keep = list(map(not_, wide))
+            positions = list(compress(positions, keep))
+            prefixes = list(compress(prefixes, keep))
+            addrs = list(compress(addrs, keep))
+        networks = list(map(and_, addrs, map(_NETMASK.__getitem__, prefixes)))
+        ends = list(map(or_, networks, map(_HOSTMASK.__getitem__, prefixes)))
+        self.add_intervals(positions, networks, ends, list(map(ne, networks, addrs)), events)
+        self.tally.count_batch(events, numbers, values if texts is None else texts)
+
+    def add_intervals(
+        self,
+        positions: Sequence[int],
+        starts: Sequence[int],
+        ends: Sequence[int],
+        host_bits: Sequence[bool] | None,
+        events: dict[str, list[int]],
+    ) -> None:
+        """Judge and keep the intervals ``[starts[k], ends[k]]`` of a batch (at the batch's ``positions``)
+        at the collector's confidence; what they get (rejections, host bits, carvings) is recorded in
+        ``events`` for :meth:`Tally.count_batch`. Breadth and overlap with bogons or the allow-list are
+        tested in C for the whole batch; :meth:`Policy.judge` runs only on the intervals flagged."""
+        if not starts:
+            return
+        p = self.policy
+        flagged = list(
+            map(ge, map(p.blocked_ends_ext.__getitem__, map(bisect_right, repeat(p.blocked_starts), ends)), starts)
+        )
+        if starts is not ends:  # single addresses are never too broad
+            flagged = list(map(or_, flagged, map(ge, map(sub, ends, starts), repeat(p.max_size))))
+        accept = list(map(not_, flagged))
+        if True in flagged:
+            judge = p.judge
+            for k in compress(range(len(flagged)), flagged):
+                rejection, carved = judge(starts[k], ends[k])
+                if rejection is not None:
+                    events[rejection].append(positions[k])
+                    continue
+                accept[k] = True
+                for note in carved:
+                    events[note].append(positions[k])
+        if host_bits is not None:
+            events[R.HOST_BITS_SET] = list(compress(positions, map(and_, accept, host_bits)))
+        n = accept.count(True)
+        if n:
+            if n < len(accept):
+                starts, ends = list(compress(starts, accept)), list(compress(ends, accept))
+            self.keys.setdefault(self.confidence, []).extend(map(or_, map(lshift, starts, repeat(32)), ends))
+            self.accepted += n
+            self.ipv4 += n
 
     def add_names(self, names: list[str], numbers: list[int]) -> None:
         """Values that are exactly a lower-case LDH name (matched :data:`domains.NAME`)."""
@@ -219,6 +342,12 @@ class Collector:
             hits = list(compress(range(len(names)), reserved))
             self.tally.count_many(R.RESERVED_DOMAIN, len(hits), map(numbers.__getitem__, hits), names)
             names = list(compress(names, map(not_, reserved)))
+        self.default_names.update(names)
+        self.n_domains += len(names)
+        self.accepted += len(names)
+
+    def add_default_names(self, names: list[str]) -> None:
+        """Names already normalized and judged, accepted at the collector's confidence."""
         self.default_names.update(names)
         self.n_domains += len(names)
         self.accepted += len(names)
@@ -288,7 +417,7 @@ class Collector:
         if _PLAIN_WORD(v):  # no dot, colon, slash or bracket: cannot be an address, a name or a URL
             return "reject", R.SINGLE_LABEL_DOMAIN if D.LABEL(v) else R.UNRECOGNIZED, 0, ()
         if v.count(":") >= 2 and "://" not in v and "[.]" not in v:
-            return _ipv6_or_garbage(v)
+            return ipv6_verdict(v)
         notes: list[str] = []
         for _ in range(4):  # at most: refang, reduce URL, strip port: then it must be final
             if LOOSE_QUAD.fullmatch(v):
@@ -299,7 +428,7 @@ class Collector:
             if "/" in v and (m := LOOSE_CIDR.fullmatch(v)):
                 return _cidr(m.group(1), m.group(2), notes)
             if "-" in v and (m := LOOSE_RANGE.fullmatch(v)):
-                return _range(m.group(1), m.group(2), notes)
+                return range_verdict(m.group(1), m.group(2), notes)
             if looks_defanged(v):
                 fixed = refang(v)
                 if fixed != v:
@@ -307,7 +436,7 @@ class Collector:
                     v = fixed.strip()
                     continue
             if v.count(":") >= 2 and "://" not in v:
-                return _ipv6_or_garbage(v)
+                return ipv6_verdict(v)
             if looks_like_url(v):
                 host = host_of(v)
                 if host and host != v:
@@ -319,7 +448,7 @@ class Collector:
                     return "reject", R.UNRECOGNIZED, 0, ()
             break
         if ":" in v:
-            return _ipv6_or_garbage(v)
+            return ipv6_verdict(v)
         if DIGITS_AND_DOTS.fullmatch(v):
             return "reject", R.INVALID_IPV4, 0, ()
         name, reason, used_idna = D.normalize(v)
@@ -337,11 +466,10 @@ class Collector:
         self.quad_batches = []
         for conf, keys in self.keys.items():
             if conf == self.confidence and bulk:
-                # one merge of two sorted runs (timsort is linear on that) instead of two sweeps and a union
-                keys.sort()
-                merged = array("Q", map(mul, bulk, repeat(_SINGLE)))
-                merged.extend(keys)
-                out[conf] = from_keys(merged)
+                # one union of the sorted bulk addresses (their own starts and ends) and the other intervals'
+                # bounds, sorted first: the sorts of from_bounds then merge two sorted runs in linear time
+                starts = chain(bulk, sorted(map(rshift, keys, repeat(32))))
+                out[conf] = from_bounds(starts, chain(bulk, sorted(map(and_, keys, repeat(MASK32)))))
                 bulk = None
             else:
                 out[conf] = from_keys(keys)
@@ -375,7 +503,8 @@ def _cidr(ip_text: str, prefix_text: str, notes: list[str]) -> _Verdict:
     return "ipv4", network, network + size - 1, tuple(notes)
 
 
-def _range(first: str, last: str, notes: list[str]) -> _Verdict:
+def range_verdict(first: str, last: str, notes: list[str]) -> _Verdict:
+    """``first``-``last`` (loose dotted quads) as an interval, or its rejection."""
     start, reason = judge_quad(first)
     if reason:
         return "reject", reason, 0, ()
@@ -387,7 +516,8 @@ def _range(first: str, last: str, notes: list[str]) -> _Verdict:
     return "ipv4", start, end, tuple(notes)  # type: ignore[return-value]
 
 
-def _ipv6_or_garbage(v: str) -> _Verdict:
+def ipv6_verdict(v: str) -> _Verdict:
+    """The rejection of a value with two colons or more: IPv6 (not supported), a bad prefix, or garbage."""
     text = v[1:-1] if v.startswith("[") and v.endswith("]") else v
     if _HEXISH_V6.fullmatch(text):
         address, _, prefix = text.split("%", 1)[0].partition("/")

@@ -16,32 +16,26 @@ aggregate minus entries published).
 
 from __future__ import annotations
 
-from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, repeat
-from operator import eq, not_
+from operator import add, gt, sub
 from socket import inet_ntoa
 
 from threatfeed.engine import domains as D
 from threatfeed.engine.ipv4 import block_text
 from threatfeed.engine.model import EngineSettings, ListOutput
 from threatfeed.engine.policy import Policy
-from threatfeed.engine.spans import (
-    Spans,
-    cidr_blocks,
-    count_blocks,
-    interval_blocks,
-    single_block,
-    subtract,
-    union,
-)
-from threatfeed.engine.state import FeedState
+from threatfeed.engine.spans import Spans, block_counts, cidr_blocks, count_blocks, interval_blocks, subtract, union
+from threatfeed.engine.state import FeedState, Row
 
 Rank = tuple[int, int, int]
 #: Longest IP list line: "255.255.255.255/32" plus the newline.
 IP_LINE_MAX = 19
+#: ``/prefix`` of a one-block range by the bit length of its size.
+_SUFFIX = tuple(f"/{33 - bits}" for bits in range(34))
 
 
 @dataclass
@@ -51,6 +45,7 @@ class Tier:
     rank: Rank
     ipv4: list[Spans] = field(default_factory=list)
     domains: set[str] = field(default_factory=set)
+    name_rows: list[Row] = field(default_factory=list)  # the rows the names come from
 
 
 def tiers_of(feeds: Mapping[str, FeedState]) -> list[Tier]:
@@ -62,27 +57,34 @@ def tiers_of(feeds: Mapping[str, FeedState]) -> list[Tier]:
             tier = by_rank.setdefault(rank, Tier(rank))
             if row.ipv4:
                 tier.ipv4.append(row.ipv4)
-            tier.domains |= row.domains
+            if row.domains:
+                tier.domains |= row.domains
+                tier.name_rows.append(row)
     return [by_rank[r] for r in sorted(by_rank, reverse=True)]
 
 
 def ip_lines(spans: Spans) -> list[str]:
-    """List entries for an address set, in address order. Single addresses (the bulk) are rendered with
-    ``map`` in C; only real ranges go through the CIDR decomposition."""
+    """List entries for an address set, in address order. Everything is rendered with ``map`` in C:
+    addresses, and ``/prefix`` for the ranges that are one CIDR block; only ranges that need several
+    blocks (see :func:`~threatfeed.engine.spans.block_counts`) are decomposed one by one."""
     starts, ends = spans.starts, spans.ends
     texts = list(map(inet_ntoa, map(int.to_bytes, starts, repeat(4), repeat("big"))))
-    singles = list(map(eq, starts, ends))
-    if singles.count(True) == len(singles):
+    counts = block_counts(spans)
+    ranged = spans.ranged
+    if not ranged:
+        return texts
+    one = list(compress(ranged, map((1).__eq__, map(counts.__getitem__, ranged))))
+    sizes = map(add, map(sub, map(ends.__getitem__, one), map(starts.__getitem__, one)), repeat(1))
+    suffixed = map(add, map(texts.__getitem__, one), map(_SUFFIX.__getitem__, map(int.bit_length, sizes)))
+    deque(map(texts.__setitem__, one, suffixed), maxlen=0)
+    several = list(compress(ranged, map(gt, map(counts.__getitem__, ranged), repeat(1))))
+    if not several:
         return texts
     out: list[str] = []
     prev = 0
-    for i in compress(range(len(singles)), map(not_, singles)):
+    for i in several:
         out.extend(texts[prev:i])
-        prefix = single_block(starts[i], ends[i])
-        if prefix is not None:
-            out.append(f"{texts[i]}/{prefix}")
-        else:
-            out.extend(block_text(n, p) for n, p in cidr_blocks(starts[i], ends[i]))
+        out.extend(block_text(n, p) for n, p in cidr_blocks(starts[i], ends[i]))
         prev = i + 1
     out.extend(texts[prev:])
     return out
@@ -93,24 +95,25 @@ def first_blocks(spans: Spans, limit: int) -> Spans:
     if limit <= 0:
         return Spans()
     # each interval needs at least one block: only the first ``limit`` intervals can matter
-    starts, ends = spans.starts[:limit], spans.ends[:limit]
-    counts = array("I", map(eq, starts, ends))  # 1 for single addresses, 0 for ranges (fixed below)
-    for i in compress(range(len(counts)), map(not_, counts)):
-        counts[i] = interval_blocks(starts[i], ends[i])
-    running = array("Q", accumulate(counts))
-    if running[-1] <= limit and len(starts) == len(spans):
+    running = list(accumulate(block_counts(spans)[:limit]))
+    if running[-1] <= limit and len(running) == len(spans):
         return spans
     whole = bisect_right(running, limit)  # intervals 0..whole-1 fit entirely
-    out_s = starts[:whole]
-    out_e = ends[:whole]
+    out = Spans(spans.starts[:whole], spans.ends[:whole])
+    out.counts = spans.counts[:whole]  # type: ignore[index]
+    out.ranged = spans.ranged[: bisect_left(spans.ranged, whole)]  # type: ignore[arg-type,index]
     left = limit - (running[whole - 1] if whole else 0)
     if left:
-        s, e = starts[whole], ends[whole]
+        s, e = spans.starts[whole], spans.ends[whole]
         blocks = list(cidr_blocks(s, e))[:left]
         last_net, last_prefix = blocks[-1]
-        out_s.append(s)
-        out_e.append(last_net + (1 << (32 - last_prefix)) - 1)
-    return Spans(out_s, out_e)
+        end = last_net + (1 << (32 - last_prefix)) - 1
+        out.starts.append(s)
+        out.ends.append(end)
+        out.counts.append(interval_blocks(s, end))
+        if end != s:
+            out.ranged.append(whole)
+    return out
 
 
 def domain_lines(names: set[str], policy: Policy) -> list[str]:
@@ -118,11 +121,13 @@ def domain_lines(names: set[str], policy: Policy) -> list[str]:
     return sorted(D.collapse_wildcards(kept))
 
 
-def chunk(lines: Sequence[str], max_entries: int, max_bytes: int) -> list[list[str]]:
-    """Split sorted lines into consecutive lists within both limits."""
+def chunk(lines: Sequence[str], max_entries: int, max_bytes: int, longest: int | None = None) -> list[list[str]]:
+    """Split sorted lines into consecutive lists within both limits. ``longest``: a bound on any line's
+    length plus its newline when the caller knows one (IP lines: :data:`IP_LINE_MAX`), else measured."""
     if not lines:
         return []
-    longest = max(map(len, lines)) + 1
+    if longest is None:
+        longest = max(map(len, lines)) + 1
     if max_entries * longest <= max_bytes:  # only the entry limit can bind: plain slicing
         return [list(lines[i : i + max_entries]) for i in range(0, len(lines), max_entries)]
     out: list[list[str]] = []
@@ -167,10 +172,18 @@ class _Group:
             spans = subtract(union(*(s for t in chosen for s in t.ipv4)), self.policy.blocked)
         names: list[str] = []
         if self.with_names:
-            raw: set[str] = set()
-            for t in chosen:
-                raw |= t.domains
-            names = domain_lines(raw, self.policy)
+            rows = [r for t in chosen for r in t.name_rows]
+            if len(rows) == 1 and self.policy.allows_all_names():
+                # one feed, one row (a single run's body): its sorted names, shared with the state; a
+                # wildcard would sort first ("*" precedes every character a name starts with)
+                names = rows[0].sorted_domains()
+                if names and names[0].startswith("*."):
+                    names = domain_lines(set(names), self.policy)
+            else:
+                raw: set[str] = set()
+                for t in chosen:
+                    raw |= t.domains
+                names = domain_lines(raw, self.policy)
         return spans, names
 
     def fits(self, spans: Spans, names: list[str], entries: int | None = None) -> bool:
@@ -236,7 +249,12 @@ class _Group:
         return lines, full - len(lines), cause
 
     def lines_fit(self, lines: list[str]) -> bool:
-        return len(chunk(lines, self.settings.max_entries_per_list, self.settings.max_bytes_per_list)) <= self.slots
+        return len(self.chunk(lines)) <= self.slots
+
+    def chunk(self, lines: list[str]) -> list[list[str]]:
+        """:func:`chunk` with the group's limits (IP lines have a known longest line)."""
+        longest = None if self.with_names else IP_LINE_MAX
+        return chunk(lines, self.settings.max_entries_per_list, self.settings.max_bytes_per_list, longest)
 
 
 def pack(
@@ -261,6 +279,6 @@ def pack(
             dropped[f"{label}_over_{cause}"] = cut
         if group.slots <= 0:
             continue
-        parts = chunk(lines, settings.max_entries_per_list, settings.max_bytes_per_list) or [[]]
+        parts = group.chunk(lines) or [[]]
         lists.extend(ListOutput.of(kind, i, part) for i, part in enumerate(parts))
     return lists, dropped

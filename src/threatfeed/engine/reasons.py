@@ -11,7 +11,7 @@ manifest alone, without downloading the raw body again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 #: How many sample lines are kept per reason.
@@ -107,6 +107,43 @@ class Tally:
             if len(kept) >= SAMPLES_PER_REASON:
                 break
             kept.append({"feed": self.feed, "line": line, "text": clip(text), "reason": reason})
+
+    def count_batch(self, events: Mapping[str, list[int]], lines: Sequence[int], texts: Sequence[str]) -> None:
+        """Count what one batch of values produced, as if they had been counted one by one in batch order.
+
+        ``events`` maps each reason to the positions (indexes into ``lines`` and ``texts``) of the values it
+        applies to, ascending. Reasons new to the tally are entered in the order of their first position;
+        ties (several reasons of one value) keep the order of ``events``, which lists a value's reasons in
+        the order the one-by-one path notes them.
+        """
+        firsts = sorted((idx[0], order, reason) for order, (reason, idx) in enumerate(events.items()) if idx)
+        for _, _, reason in firsts:
+            idx = events[reason]
+            self.count_many(reason, len(idx), map(lines.__getitem__, idx), map(texts.__getitem__, idx))
+
+    def absorb(self, parts: Sequence[Tally]) -> None:
+        """Fold in tallies that each counted, in line order, their own share of one run of lines: the result
+        is what counting the whole run in line order into this tally gives (same counts, same first samples
+        per reason, new reasons entered in the order of their first line)."""
+        firsts = []
+        for p, part in enumerate(parts):
+            for order, reason in enumerate(part.reasons):
+                kept = part.samples.get(reason)
+                firsts.append((kept[0]["line"] if kept else float("inf"), p, order, reason))
+        firsts.sort(key=lambda f: f[:3])
+        done: set[str] = set()
+        for *_, reason in firsts:
+            if reason in done:  # several parts counted it: folded at its first line
+                continue
+            done.add(reason)
+            total = sum(part.reasons.get(reason, 0) for part in parts)
+            self.reasons[reason] = self.reasons.get(reason, 0) + total
+            kept = self.samples.setdefault(reason, [])
+            room = SAMPLES_PER_REASON - len(kept)
+            if room > 0:
+                offered = [s for part in parts for s in part.samples.get(reason, ())]
+                offered.sort(key=lambda s: s["line"])  # stable: one part's samples of a line keep their order
+                kept.extend(offered[:room])
 
     def rejected(self) -> int:
         """How many values were rejected (corrections excluded)."""

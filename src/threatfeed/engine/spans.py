@@ -4,15 +4,21 @@ Everything after parsing works on these instead of ``ipaddress`` objects: a mill
 ``array('I')`` (8 MB) instead of a gigabyte of objects, and union, subtraction and CIDR conversion are one
 sort plus a linear sweep. Intervals are inclusive, kept sorted by start, never overlapping and never
 adjacent (adjacent ones are merged), so two equal address sets always have equal representations.
+
+The sweeps that would otherwise run a ``map`` step per address work on :func:`slots`: an array held as one
+big integer with a 64-bit slot per value, so one big-integer subtraction compares every value with its
+neighbour in C.
 """
 
 from __future__ import annotations
 
+import sys
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Iterable, Iterator
-from itertools import compress, repeat
-from operator import add, and_, eq, gt, le, lshift, lt, not_, or_, rshift
+from itertools import chain, compress, repeat
+from operator import add, and_, lshift, rshift, sub, xor
 
 MASK32 = 0xFFFFFFFF
 #: key = start << 32 | end packs an interval into one int, so sorting intervals is sorting ints.
@@ -23,12 +29,14 @@ _SINGLE = (1 << SHIFT) + 1  # ip * _SINGLE == ip << 32 | ip
 class Spans:
     """An immutable-by-convention set of IPv4 addresses (see the module docstring)."""
 
-    __slots__ = ("blocks", "ends", "starts")
+    __slots__ = ("blocks", "counts", "ends", "ranged", "starts")
 
     def __init__(self, starts: array | None = None, ends: array | None = None) -> None:
         self.starts = starts if starts is not None else array("I")
         self.ends = ends if ends is not None else array("I")
         self.blocks: int | None = None  # cache of count_blocks()
+        self.counts: array | None = None  # cache of block_counts()
+        self.ranged: list[int] | None = None  # positions of the intervals that are not a single address
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -46,10 +54,6 @@ class Spans:
     def pairs(self) -> Iterator[tuple[int, int]]:
         return zip(self.starts, self.ends, strict=True)
 
-    def interval_keys(self) -> list[int]:
-        """The intervals as sortable ``start << 32 | end`` ints."""
-        return array("Q", map(or_, map(lshift, self.starts, repeat(SHIFT)), self.ends))  # type: ignore[return-value]
-
     def addresses(self) -> int:
         """How many addresses the set holds."""
         return sum(self.ends) - sum(self.starts) + len(self.starts)
@@ -65,12 +69,90 @@ class Spans:
         return i >= 0 and self.ends[i] >= start
 
 
+#: 0 <-> 1 (``bytes.translate``): flags of ranges -> flags of single addresses.
+_FLIP = bytes([1, 0]) + bytes(254)
+#: For :func:`sorted_addresses`: a byte with its top two bits cleared; 1 where the top two bits are ``k``;
+#: the byte with its top two bits set to ``k``.
+_LOW6 = bytes(range(64)) * 4
+_TOP2_IS = tuple(bytes(1 if b >> 6 == k else 0 for b in range(256)) for k in range(4))
+_TOP2_SET = tuple(bytes((b & 63) | (k << 6) for b in range(256)) for k in range(4))
+
+
+def sorted_addresses(packed: bytes) -> array:
+    """Addresses packed 4 bytes each, big-endian (``inet_aton``), as a sorted ``array("I")``.
+
+    CPython sorts ints below 2**30 (one internal digit) about twice as fast as larger ones, and most
+    addresses are larger. So the addresses are split by their top two bits into four buckets, which are
+    sorted with those bits cleared and then get them back. Clearing, selecting and restoring work on the
+    bytes (strided slices, ``bytes.translate``, ``compress``), with no Python-level loop over addresses.
+    """
+    top = packed[0::4]
+    low = bytearray(packed)
+    low[0::4] = top.translate(_LOW6)
+    values = array("I")
+    values.frombytes(low)
+    del low
+    if sys.byteorder == "little":
+        values.byteswap()
+    out = bytearray()
+    for k in range(4):
+        part = array("I", sorted(compress(values, top.translate(_TOP2_IS[k]))))
+        if sys.byteorder == "little":
+            part.byteswap()
+        raw = bytearray(part.tobytes())
+        raw[0::4] = raw[0::4].translate(_TOP2_SET[k])
+        out += raw
+    result = array("I")
+    result.frombytes(out)
+    if sys.byteorder == "little":
+        result.byteswap()
+    return result
+
+
+def slots(values: array) -> int:
+    """The integer whose 64-bit slots (most significant first) hold ``values`` (u32 each).
+
+    Arithmetic on such integers works on every value at once, in C, without a Python object per value: as
+    long as each slot's result stays within ``[0, 2**64)`` no carry or borrow crosses a slot, so slot ``i``
+    of ``a - b`` is ``a[i] - b[i]``, and ``a >> 64`` moves every value one slot down (slot ``i`` then holds
+    ``a[i - 1]``, slot 0 holds 0)."""
+    words = array("I", values)
+    if sys.byteorder == "little":
+        words.byteswap()
+    raw = words.tobytes()
+    wide = bytearray(2 * len(raw))
+    for k in range(4):
+        wide[4 + k :: 8] = raw[k::4]
+    return int.from_bytes(wide, "big")
+
+
+def fill(n: int, value: int) -> int:
+    """``n`` slots all holding ``value``."""
+    return int.from_bytes(value.to_bytes(8, "big") * n, "big")
+
+
+def slot_bits(value: int, n: int, bit: int) -> bytes:
+    """Byte ``i`` is bit ``bit`` of slot ``i`` of ``value`` (``n`` slots, each below ``2**64``)."""
+    return ((value >> bit) & fill(n, 1)).to_bytes(8 * n, "big")[7::8]
+
+
+def from_bounds(starts: Iterable[int], ends: Iterable[int]) -> Spans:
+    """The union of intervals given by their starts and their ends, each in any order, duplicates and
+    overlaps allowed: only the two multisets matter. How many intervals cover address ``x`` is
+    ``#(starts <= x) - #(ends < x)`` whichever start goes with whichever end, so pairing the i-th smallest
+    start with the i-th smallest end describes the same set (and the i-th smallest start is never after
+    the i-th smallest end). With both sorted no interval nests in another, so :func:`_sweep` needs no
+    running maximum, and two sorts of 32-bit values replace one of 64-bit keys."""
+    s = array("I", sorted(starts))
+    if not s:
+        return Spans()
+    return _sweep(s, array("I", sorted(ends)))
+
+
 def from_keys(keys: Iterable[int]) -> Spans:
     """Build a set from ``start << 32 | end`` keys in any order, with overlaps and duplicates."""
-    ks = array("Q", sorted(keys))
-    if not ks:
-        return Spans()
-    return _sweep(array("I", map(rshift, ks, repeat(SHIFT))), array("I", map(and_, ks, repeat(MASK32))))
+    ks = keys if isinstance(keys, list | array) else list(keys)
+    return from_bounds(map(rshift, ks, repeat(SHIFT)), map(and_, ks, repeat(MASK32)))
 
 
 def from_singles(addresses: Iterable[int]) -> Spans:
@@ -86,44 +168,28 @@ def sweep_sorted(addresses: array) -> Spans:
 
 
 def _sweep(starts: array, ends: array) -> Spans:
-    """Merge intervals sorted by start into disjoint, non-adjacent ones with C-level ``map``, ``compress``
-    (and a running maximum when intervals nest) instead of a Python loop. Data stays in arrays: iterating
-    contiguous machine ints is several times faster than chasing a list of scattered int objects.
-
-    An interval starts a new run when it begins beyond the running maximum end + 1; a run ends with the
-    running maximum just before the next run starts."""
-    if len(starts) == 1:
+    """Merge intervals into disjoint, non-adjacent ones; ``starts`` and ``ends`` are each sorted (see
+    :func:`from_bounds`). Interval ``i`` opens a new run when it starts more than one address after
+    interval ``i - 1`` ends; a run ends where the next one opens. The test runs on all intervals at once on
+    :func:`slots`: slot ``i`` of ``starts + 2**33 - 2 - (ends >> 64)`` is ``starts[i] - ends[i-1] - 2 +
+    2**33``, within ``[2**32 - 1, 2**34)``, and its bit 33 is the answer. Only the two ``compress`` passes
+    that pick the runs' bounds touch the values one by one (in C)."""
+    n = len(starts)
+    if n == 1:
         return Spans(array("I", starts), array("I", ends))
-    reach = ends
-    if ends is not starts and not all(map(le, ends[:-1], ends[1:])):  # nested intervals
-        reach = _running_max(ends)
-    fresh = list(map(gt, starts[1:], map(add, reach[:-1], repeat(1))))
-    if False not in fresh:
+    gap = slots(starts) + fill(n, 2**33 - 2) - (slots(ends) >> 64)
+    opens = bytearray(slot_bits(gap, n, 33))
+    opens[0] = 1
+    if 0 not in opens:
         return Spans(array("I", starts), array("I", ends))
-    out_s = array("I", starts[:1])
-    out_s.extend(compress(starts[1:], fresh))
-    out_e = array("I", compress(reach, fresh))
-    out_e.append(reach[-1])
-    return Spans(out_s, out_e)
-
-
-def _running_max(ends: array) -> array:
-    """``accumulate(ends, max)``, but only the nested stretches (where the running maximum exceeds the
-    interval's own end) are visited in Python: they are few even when ``ends`` is long."""
-    reach = array("I", ends)
-    n = len(reach)
-    for j in compress(range(1, n), map(lt, ends[1:], ends[:-1])):
-        k = j
-        while k < n and reach[k] < reach[k - 1]:
-            reach[k] = reach[k - 1]
-            k += 1
-    return reach
+    closes = opens[1:] + b"\x01"
+    return Spans(array("I", compress(starts, opens)), array("I", compress(ends, closes)))
 
 
 def union(*sets: Spans) -> Spans:
     """The union of several sets. A few intervals merged into a big set cost bisections and slice copies
-    (:func:`merge_into`); otherwise the sorted key lists are concatenated, and the sort (timsort merging
-    already-sorted runs, linear) plus :func:`_sweep` do the rest."""
+    (:func:`merge_into`); otherwise the starts and the ends are concatenated (:func:`from_bounds`: timsort
+    merges the already-sorted runs in linear time)."""
     present = [s for s in sets if s]
     if not present:
         return Spans()
@@ -133,10 +199,7 @@ def union(*sets: Spans) -> Spans:
     big, rest = present[0], present[1:]
     if len(rest) == 1 and len(rest[0]) * 64 < len(big):
         return merge_into(big, rest[0])
-    keys = array("Q")
-    for s in present:
-        keys.extend(s.interval_keys())
-    return from_keys(keys)
+    return from_bounds(chain.from_iterable(s.starts for s in present), chain.from_iterable(s.ends for s in present))
 
 
 def merge_into(big: Spans, small: Spans) -> Spans:
@@ -241,30 +304,46 @@ def cidr_blocks(start: int, end: int) -> Iterator[tuple[int, int]]:
         start += size
 
 
-def single_block(start: int, end: int) -> int | None:
-    """The prefix length when ``[start, end]`` is exactly one CIDR block (the usual case), else None."""
-    size = end - start + 1
-    if size & (size - 1) or start & (size - 1):
-        return None
-    return 33 - size.bit_length()
-
-
 def interval_blocks(start: int, end: int) -> int:
-    """How many CIDR blocks ``[start, end]`` needs."""
-    if start == end or single_block(start, end) is not None:
-        return 1
-    return sum(1 for _ in cidr_blocks(start, end))
+    """How many CIDR blocks ``[start, end]`` needs (the decomposition of :func:`cidr_blocks`). With
+    ``y = end + 1``, ``h`` the highest bit where ``start`` and ``y`` differ and ``m`` = ``y`` with the bits
+    below ``h`` cleared (so ``start < m <= y``), the blocks climb from ``start`` to the aligned ``m`` (one
+    per set bit of ``m - start``) and descend from ``m`` to ``y`` (one per set bit of ``y - m``)."""
+    y = end + 1
+    h = (start ^ y).bit_length() - 1
+    m = (y >> h) << h
+    return (m - start).bit_count() + (y - m).bit_count()
+
+
+def block_counts(spans: Spans) -> array:
+    """How many CIDR entries each interval needs (``array("B")``; cached on the set, with the positions
+    of the intervals that are not a single address in ``spans.ranged``). Those are found on
+    :func:`slots` (bit 32 of ``ends - starts + 2**32 - 1``); only they get :func:`interval_blocks`'s
+    formula, as C-level ``map`` steps over all of them at once."""
+    if spans.counts is not None:
+        return spans.counts
+    starts, ends = spans.starts, spans.ends
+    n = len(starts)
+    counts = array("B")
+    ranged: list[int] = []
+    if n:
+        is_range = slot_bits(slots(ends) - slots(starts) + fill(n, 2**32 - 1), n, 32)
+        counts.frombytes(is_range.translate(_FLIP))  # 1 for a single address, 0 for a range (set below)
+        ranged = list(compress(range(n), is_range))
+    if ranged:
+        x = list(map(starts.__getitem__, ranged))
+        y = list(map(add, map(ends.__getitem__, ranged), repeat(1)))
+        h = list(map(sub, map(int.bit_length, map(xor, x, y)), repeat(1)))
+        m = list(map(lshift, map(rshift, y, h), h))
+        blocks = map(add, map(int.bit_count, map(sub, m, x)), map(int.bit_count, map(sub, y, m)))
+        deque(map(counts.__setitem__, ranged, blocks), maxlen=0)
+    spans.counts = counts
+    spans.ranged = ranged
+    return counts
 
 
 def count_blocks(spans: Spans) -> int:
     """How many CIDR entries the set needs (without building them); cached on the set."""
-    if spans.blocks is not None:
-        return spans.blocks
-    singles = list(map(eq, spans.starts, spans.ends))
-    total = singles.count(True)
-    if total != len(singles):
-        starts, ends = spans.starts, spans.ends
-        for i in compress(range(len(singles)), map(not_, singles)):
-            total += interval_blocks(starts[i], ends[i])
-    spans.blocks = total
-    return total
+    if spans.blocks is None:
+        spans.blocks = sum(block_counts(spans))
+    return spans.blocks

@@ -30,12 +30,12 @@ import zlib
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import accumulate, chain
+from itertools import accumulate
 from operator import add, sub
 from typing import Any
 
 from threatfeed.engine.parse import ParsedFeed
-from threatfeed.engine.spans import Spans, intersect, subtract, union
+from threatfeed.engine.spans import Spans, intersect, slots, subtract, union
 
 STATE_VERSION = 1
 ENCODING = "u32be-(start-previous_end,end-start)-pairs/zlib/base64"
@@ -50,9 +50,16 @@ class Row:
     confidence: int
     ipv4: Spans = field(default_factory=Spans)
     domains: frozenset[str] = frozenset()
+    _sorted: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def empty(self) -> bool:
         return not self.ipv4 and not self.domains
+
+    def sorted_domains(self) -> list[str]:
+        """The names in order, sorted once (the state and, for a single row, the entity list need it)."""
+        if self._sorted is None:
+            self._sorted = sorted(self.domains)
+        return self._sorted
 
 
 @dataclass
@@ -104,7 +111,7 @@ def dump(feeds: Mapping[str, FeedState], now: int) -> dict[str, Any]:
                         "confidence": r.confidence,
                         "ipv4": encode_spans(r.ipv4),
                         "addresses": r.ipv4.addresses(),
-                        "domains": sorted(r.domains),
+                        "domains": list(r.sorted_domains()),
                     }
                     for r in sorted(fs.rows, key=lambda r: (r.first, r.last, r.confidence))
                 ],
@@ -116,16 +123,17 @@ def dump(feeds: Mapping[str, FeedState], now: int) -> dict[str, Any]:
 
 def encode_spans(spans: Spans) -> str:
     """Delta-encoded (each start relative to the previous end, each end relative to its start), so the
-    high bytes are mostly zero and zlib's fastest level shrinks them well."""
+    high bytes are mostly zero and zlib's fastest level shrinks them well.
+
+    Both deltas are never negative in a canonical set, so they are computed for all intervals at once:
+    each array becomes one big integer with a 64-bit slot per value (:func:`~.spans.slots`), and big-integer
+    subtraction then yields every slot's delta without a borrow crossing slots. ``gap << 32 | size`` per
+    slot is exactly the big-endian ``(gap, size)`` pair of u32 the encoding stores."""
     if not spans:
         return ""
-    starts, ends = spans.starts, spans.ends
-    pairs = array("I", [0]) * (2 * len(spans))
-    pairs[0::2] = array("I", map(sub, starts, chain((0,), ends[:-1])))
-    pairs[1::2] = array("I", map(sub, ends, starts))
-    if sys.byteorder == "little":
-        pairs.byteswap()
-    return base64.b64encode(zlib.compress(pairs.tobytes(), 1)).decode("ascii")
+    starts, ends = slots(spans.starts), slots(spans.ends)
+    pairs = ((starts - (ends >> 64)) << 32) + (ends - starts)
+    return base64.b64encode(zlib.compress(pairs.to_bytes(8 * len(spans), "big"), 1)).decode("ascii")
 
 
 def decode_spans(text: str) -> Spans:
@@ -160,27 +168,21 @@ def advance(
     names = parsed.domains
     grouped: dict[tuple[int, int, int], tuple[list[Spans], set[str]]] = {}
 
-    def put(first: int, last: int, conf: int, spans: Spans | None = None, name: str | None = None) -> None:
+    def put(first: int, last: int, conf: int, spans: Spans) -> None:
         slot = grouped.setdefault((first, last, conf), ([], set()))
         if spans:
             slot[0].append(spans)
-        if name is not None:
-            slot[1].add(name)
 
     # earlier rows: what is not current stays as it was while in the window (unless the body replaces it)
-    first_seen_names: dict[str, int] = {}
-    for r in rows:
-        if r.last < cutoff:
-            continue
+    window = [r for r in rows if r.last >= cutoff]
+    for r in window:
         if not replace:
             put(r.first, r.last, r.confidence, subtract(r.ipv4, current) if current else r.ipv4)
-        for n in r.domains:
-            if n in names:
-                first_seen_names[n] = min(r.first, first_seen_names.get(n, r.first))
-            elif not replace:
-                put(r.first, r.last, r.confidence, name=n)
+            gone = r.domains.difference(names)
+            if gone:
+                grouped.setdefault((r.first, r.last, r.confidence), ([], set()))[1].update(gone)
     # current addresses: split by the first_seen they already had
-    old_rows = [r for r in rows if r.ipv4 and r.last >= cutoff]
+    old_rows = [r for r in window if r.ipv4]
     for conf, spans in parsed.ipv4.items():
         remaining = spans
         for r in old_rows:
@@ -191,8 +193,26 @@ def advance(
                 put(min(r.first, seen), seen, conf, common)
                 remaining = subtract(remaining, common)
         put(seen, seen, conf, remaining)
-    for n, conf in names.items():
-        put(min(first_seen_names.get(n, seen), seen), seen, conf, name=n)
+    # current names: first_seen is the earliest of the rows holding them (set operations per row, rows in
+    # first_seen order), grouped by confidence (usually one for the whole body)
+    by_first: list[tuple[int, set[str]]] = []
+    left = set(names)
+    for r in sorted((r for r in window if r.domains), key=lambda r: r.first):
+        if not left:
+            break
+        held = left.intersection(r.domains)
+        if held:
+            by_first.append((min(r.first, seen), held))
+            left -= held
+    if left:
+        by_first.append((seen, left))
+    confidences = set(names.values())
+    for first, group in by_first:
+        if len(confidences) == 1:
+            grouped.setdefault((first, seen, next(iter(confidences))), ([], set()))[1].update(group)
+        else:
+            for n in group:
+                grouped.setdefault((first, seen, names[n]), ([], set()))[1].add(n)
     new_rows = []
     for (first, last, conf), (spans_list, name_set) in grouped.items():
         row = Row(first, last, conf, union(*spans_list) if spans_list else Spans(), frozenset(name_set))

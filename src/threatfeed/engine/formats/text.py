@@ -1,31 +1,44 @@
 """Line-oriented text feeds: plain lists, hosts files, DShield ranges, Spamhaus DROP, Tor exit lists.
 
 This is the hot path (most feeds, and the million-line benchmark, are plain text), so lines are sorted into
-classes in bulk before any Python code looks at one: each chunk is translated once into "shapes" (every
-non-zero digit becomes 9) and set lookups, run in C through ``map``, pick out the lines that are exactly a
-dotted quad, exactly ``a.b.c.d/nn`` and (one regular expression, still through ``map``) exactly a
-lower-case domain name. Each class goes to the collector in one call; only the lines no class recognised
-(inline comments, ranges, URLs, defanged values, IPv6, garbage) are looked at one by one. Lines are
-processed in chunks of about 1 MB so the list of line strings never holds a whole large feed at once.
+classes in bulk before any Python code looks at one. Each chunk is translated once into "shapes" (every
+non-zero digit becomes 9) and a set lookup per line, run in C through ``map``, picks out the lines that are
+exactly a dotted quad (the bulk of most feeds). The other lines are classified by one regular expression
+(:data:`_TXT_CLASSES`, still through ``map``): exactly ``a.b.c.d/nn``, exactly a lower-case domain name,
+comments, and for plain text the common irregular shapes (a value with an inline comment, digits-and-dots
+garbage, ``a.b.c.d-e.f.g.h`` ranges, ``hxxp://`` URLs, IPv6, words...), each handled in bulk with exactly
+the outcome the one-line path (:func:`_txt_line`) gives it. Only what no class recognised is looked at one
+line at a time. Rejections and corrections of each irregular shape are counted into their own
+:class:`~threatfeed.engine.reasons.Tally` and folded in line order
+(:meth:`~threatfeed.engine.reasons.Tally.absorb`), so counts and samples are those of a line-by-line pass.
+Lines are processed in chunks of about 1 MB so the list of line strings never holds a whole large feed at
+once.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from itertools import compress, product, repeat
-from operator import add, not_
+from operator import add, and_, ge, is_, methodcaller, not_, or_
+from socket import AF_INET6, inet_pton
 from typing import Any
 
-from threatfeed.engine.classify import Collector
-from threatfeed.engine.domains import NAME
-from threatfeed.engine.ipv4 import LOOSE_QUAD
+from threatfeed.engine import reasons as R
+from threatfeed.engine.classify import Collector, converted, interval_events, ipv6_verdict, range_verdict, without
+from threatfeed.engine.domains import LABEL, NAME, RESERVED_NAMES, RESERVED_SUFFIXES, normalize
+from threatfeed.engine.ipv4 import LOOSE_QUAD, judge_quad
+from threatfeed.engine.refang import looks_defanged
 
 CHUNK_CHARS = 1 << 20
 #: Line "shapes": every non-zero digit becomes 9, so ``203.0.113.7`` -> ``999.0.999.9``. One C-level
-#: ``translate`` per chunk and a set lookup per line then find the lines that are exactly a dotted quad
-#: (or ``a.b.c.d/nn``) with no leading zeros, without running a regular expression on every line.
+#: ``translate`` per chunk and a set lookup per line then find the lines that are exactly a dotted quad with
+#: no leading zeros (most lines of most feeds), without running a regular expression on every line; the
+#: one-line path checks single values (``a.b.c.d/nn`` too) the same way.
 _SHAPE = str.maketrans("123456789", "999999999")
 _OCTET_SHAPES = ("0", "9", "99", "90", "999", "990", "909", "900")
 QUAD_SHAPES = frozenset(".".join(p) for p in product(_OCTET_SHAPES, repeat=4))
@@ -34,6 +47,60 @@ _INLINE_COMMENT = re.compile(r"[#;]|\s//").search
 #: The address part of hosts-file lines ("0.0.0.0 evil.example"): the names are the indicators.
 HOSTS_SINKS = frozenset({"0.0.0.0", "127.0.0.1", "::", "::1", "0"})
 
+_Q = r"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}"  # dotted quad shape, no leading zeros
+_LOOSE_Q = r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}"
+#: Printable ASCII but for the characters any indicator (or a defanged one) needs, comment marks and comma.
+_PLAIN = "".join(re.escape(chr(c)) for c in range(0x21, 0x7F) if chr(c) not in ".:/[](){}@#;,")
+_PLAIN_NO_QUERY = _PLAIN.replace(re.escape("?"), "")
+#: How the lines that are not a dotted quad are told apart: one regular expression, one pass, only the name
+#: of the (empty, trailing) group of the branch that matched is kept: holding every Match object would cost
+#: more than matching, and a branch that starts with a plain character class is skipped on its first
+#: character. Classes are disjoint, so the order of the branches only matters for speed:
+#:
+#: - ``skip``: blank, or a whole-line comment (``#``, ``;``, ``//``: both text parsers skip those);
+#: - ``cidr``: exactly ``a.b.c.d/nn`` without leading zeros (the shapes of :data:`CIDR_SHAPES`);
+#: - ``name``: exactly a lower-case name (:data:`~threatfeed.engine.domains.NAME`).
+#:
+#: For plain text the irregular shapes are handled in bulk too (ASCII only, whole line, no surrounding
+#: blanks), each chosen so that every line of it takes one known route through :func:`_txt_line` and
+#: ``Collector.add`` (the handlers in :data:`_SHAPE_HANDLERS` give exactly that route's outcome):
+#:
+#: - ``cmt``: a dotted quad or ``a.b.c.d/nn`` and an inline comment: the value alone counts;
+#: - ``dd``: digits and dots that are not an address (``1.2.3``, ``01.2.3.4``): rejected;
+#: - ``rng``: ``a.b.c.d-e.f.g.h``: a range;
+#: - ``url``: ``hxxp(s)://host/path`` with a plain host (``[.]`` allowed): the host is the indicator;
+#: - ``v6``: hex, dots and two or more colons (optional ``/len``, ``%zone``): IPv6 or garbage, rejected;
+#: - ``word``: words (the first starting with a letter), e.g. a sentence: a single label, rejected;
+#: - ``plain``: one token without dots, colons, slashes, brackets or ``@``: a single label or garbage;
+#: - ``at``: the same with ``@`` (and no ``?``), ``user@host``-like: the host after the last ``@`` is judged.
+_BRANCHES = {
+    "skip": r"(?:[#;]|//).*|",
+    "cidr": rf"{_Q}/(?:0|[1-9][0-9]?)",
+    "name": NAME.pattern,
+}
+_SHAPE_BRANCHES = {
+    "cmt": rf"{_Q}(?:/(?:0|[1-9][0-9]?))?(?:[ \t]*[#;]|[ \t]+//).*",
+    "dd": r"[0-9.]*\.[0-9.]*",
+    "rng": rf"{_LOOSE_Q}-{_LOOSE_Q}",
+    "url": r"hxxps?://[A-Za-z0-9-]+(?:(?:\[\.\]|\.)[A-Za-z0-9-]+)+(?:/[A-Za-z0-9._~!$&'*+=/%@?-]*)?",
+    "v6": r"[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*:[0-9A-Fa-f.:]*(?:/[0-9]{1,3})?(?:%[0-9A-Za-z_]+)?",
+    "word": r"[A-Za-z][A-Za-z0-9-]*(?:[ \t]+[A-Za-z0-9]+)+",
+    "plain": rf"[{_PLAIN}]+",
+    "at": rf"[{_PLAIN_NO_QUERY}@]*@[{_PLAIN_NO_QUERY}@]*",
+}
+
+
+def _classes(branches: Mapping[str, str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{body})(?P<{kind}>)" for kind, body in branches.items()))
+
+
+_TXT_CLASSES = _classes({**_BRANCHES, **_SHAPE_BRANCHES})
+_TOR_CLASSES = _classes(_BRANCHES)
+#: The value of a ``cmt`` line (it ends where the blank or comment mark starts), the host of a ``url`` line.
+_VALUE = re.compile(r"[0-9./]+").match
+_URL_HOST = re.compile(r"hxxps?://([^/]+)").match
+_inet_pton6 = partial(inet_pton, AF_INET6)
+
 
 def parse_txt(text: str, col: Collector, options: Mapping[str, Any], now: datetime) -> None:
     """Plain text: one indicator per line, comments ``#``, ``;``, ``//`` (whole-line or inline)."""
@@ -41,7 +108,7 @@ def parse_txt(text: str, col: Collector, options: Mapping[str, Any], now: dateti
     def slow(no: int, line: str) -> None:
         _txt_line(col, no, line)
 
-    _walk(text, col, slow)
+    _walk(text, col, slow, irregular=True)
 
 
 def parse_tor(text: str, col: Collector, options: Mapping[str, Any], now: datetime) -> None:
@@ -59,14 +126,20 @@ def parse_tor(text: str, col: Collector, options: Mapping[str, Any], now: dateti
     _walk(text, col, slow)
 
 
-def _walk(text: str, col: Collector, slow: Callable[[int, str], None]) -> None:
-    """Classify lines by shape in bulk, hand each class to the collector in one call, and loop in Python
-    only over the lines no bulk class recognised."""
+def _walk(text: str, col: Collector, slow: Callable[[int, str], None], irregular: bool = False) -> None:
+    """Classify lines in bulk, hand each class to the collector in one call, and loop in Python only over
+    the lines no bulk class recognised. ``irregular``: ``slow`` is :func:`_txt_line`, so the shapes of
+    :data:`_SHAPE_BRANCHES` may be handled in bulk too.
+
+    Whatever the classification, the classes are handed over in a fixed order per chunk (addresses,
+    CIDRs, names, then everything else in line order), which fixes the order rejections are counted in
+    and so which lines become samples."""
     if text.endswith("\n"):
         text = text[:-1]
     if not text:
         return
     col.first_content = _first_content_line(text)
+    classes = _TXT_CLASSES if irregular else _TOR_CLASSES
     n = len(text)
     pos = 0
     base = 0
@@ -76,34 +149,229 @@ def _walk(text: str, col: Collector, slow: Callable[[int, str], None]) -> None:
             cut = n
         chunk = text[pos:cut]
         lines = chunk.split("\n")
-        shapes = chunk.translate(_SHAPE).split("\n")
         first = base + 1
-        is_quad = list(map(QUAD_SHAPES.__contains__, shapes))
+        is_quad = list(map(QUAD_SHAPES.__contains__, chunk.translate(_SHAPE).split("\n")))
         if True in is_quad:
-            col.add_quads(list(compress(lines, is_quad)), list(compress(range(first, first + len(lines)), is_quad)))
+            col.add_quads(list(compress(lines, is_quad)), is_quad, first)
         rest = list(compress(range(len(lines)), map(not_, is_quad)))
         if rest:
             rest_lines = list(map(lines.__getitem__, rest))
-            is_cidr = list(map(CIDR_SHAPES.__contains__, map(shapes.__getitem__, rest)))
-            if True in is_cidr:
-                col.add_cidrs(list(compress(rest_lines, is_cidr)), list(_numbers(compress(rest, is_cidr), first)))
-                keep = list(map(not_, is_cidr))
-                rest = list(compress(rest, keep))
-                rest_lines = list(compress(rest_lines, keep))
-            is_name = list(map(bool, map(NAME.fullmatch, rest_lines)))
-            if True in is_name:
-                col.add_names(list(compress(rest_lines, is_name)), list(_numbers(compress(rest, is_name), first)))
-                keep = list(map(not_, is_name))
-                rest = list(compress(rest, keep))
-                rest_lines = list(compress(rest_lines, keep))
-            for i, line in zip(rest, rest_lines, strict=True):
-                if not line or line[0] in "#;":
-                    col.skipped += 1
-                else:
-                    slow(first + i, line)
+            kinds = map(getattr, map(classes.fullmatch, rest_lines), repeat("lastgroup"), repeat(None))
+            groups: dict[str | None, list[int]] = {kind: [] for kind in _GROUPS}
+            deque(map(list.append, map(groups.__getitem__, kinds), range(len(rest_lines))), maxlen=0)
+
+            def numbers(ks: list[int], rest: list[int] = rest, first: int = first) -> list[int]:
+                return list(map(add, map(rest.__getitem__, ks), repeat(first)))
+
+            if groups["cidr"]:
+                col.add_cidrs(list(map(rest_lines.__getitem__, groups["cidr"])), numbers(groups["cidr"]))
+            if groups["name"]:
+                col.add_names(list(map(rest_lines.__getitem__, groups["name"])), numbers(groups["name"]))
+            col.skipped += len(groups["skip"])
+            if irregular:
+                k = bisect_left(rest, col.first_content - first)
+                header = k if k < len(rest) and rest[k] == col.first_content - first else None
+                _irregular(col, groups, rest_lines, numbers, slow, header)
+            else:
+                for k in groups[None]:
+                    slow(first + rest[k], rest_lines[k])
         base += len(lines)
         pos = cut + 1
     col.lines += base
+
+
+def _irregular(
+    col: Collector,
+    groups: dict[str | None, list[int]],
+    lines: list[str],
+    numbers: Callable[[list[int]], list[int]],
+    slow: Callable[[int, str], None],
+    header: int | None,
+) -> None:
+    """The lines of a chunk left after addresses, CIDRs, names and comments (``groups``: positions in
+    ``lines`` by class): each shape of :data:`_SHAPE_BRANCHES` in bulk, the rest (``groups[None]``) one by
+    one through ``slow``, in line order. Every part counts into its own tally, folded into the collector's
+    in line order at the end. ``header``: the position of the feed's first data line, which may be a
+    column header that only :func:`_txt_line` recognises."""
+    leftover = groups[None]
+    if header is not None:
+        for kind in _SHAPE_HANDLERS:
+            ks = groups[kind]
+            i = bisect_left(ks, header)
+            if i < len(ks) and ks[i] == header:
+                leftover.append(ks.pop(i))
+    main = col.tally
+    parts: list[R.Tally] = []
+    try:
+        for kind, handler in _SHAPE_HANDLERS.items():
+            ks = groups[kind]
+            if not ks:
+                continue
+            col.tally = R.Tally(col.feed)
+            parts.append(col.tally)
+            refused = handler(col, numbers(ks), list(map(lines.__getitem__, ks)))
+            leftover.extend(map(ks.__getitem__, refused))
+        if leftover:
+            col.tally = R.Tally(col.feed)
+            parts.append(col.tally)
+            leftover.sort()
+            for no, line in zip(numbers(leftover), map(lines.__getitem__, leftover), strict=True):
+                slow(no, line)
+    finally:
+        col.tally = main
+    main.absorb(parts)
+
+
+def _by_reason(reasons: Iterable[str | None]) -> tuple[dict[str, list[int]], list[int]]:
+    """Positions grouped by reason (``None``: refused, for the one-line path)."""
+    events: dict[str, list[int]] = {}
+    refused: list[int] = []
+    for k, reason in enumerate(reasons):
+        if reason is None:
+            refused.append(k)
+        else:
+            events.setdefault(reason, []).append(k)
+    return events, refused
+
+
+def _commented(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
+    """``1.2.3.0/24 ; SBL123``: the value is added as the line's only token (a bare address as its /32,
+    which is judged and counted the same way), the whole line is the sample."""
+    values = [v if "/" in v else v + "/32" for v in map(methodcaller("group"), map(_VALUE, lines))]
+    col.add_cidrs(values, numbers, lines)
+    return []
+
+
+def _digits(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
+    """Digits and dots, not an address: a quad with a leading zero or a big octet, else invalid."""
+
+    def reason(line: str) -> str | None:
+        if LOOSE_QUAD.fullmatch(line):
+            return judge_quad(line)[1]  # None (a valid address) cannot happen here: refused, to be safe
+        return R.INVALID_IPV4
+
+    events, refused = _by_reason(map(reason, lines))
+    col.tally.count_batch(events, numbers, lines)
+    return refused
+
+
+def _ranges(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
+    """``a.b.c.d-e.f.g.h``."""
+    events = interval_events()
+    positions, starts, ends = [], [], []
+    bounds = "-".join(lines).split("-")  # the shape has exactly one "-"
+    for k, (first, last) in enumerate(zip(bounds[0::2], bounds[1::2], strict=True)):
+        kind, start, end, _ = range_verdict(first, last, [])
+        if kind == "reject":
+            events[start].append(k)  # type: ignore[index]
+        else:
+            positions.append(k)
+            starts.append(start)
+            ends.append(end)
+    col.add_intervals(positions, starts, ends, None, events)  # type: ignore[arg-type]
+    col.tally.count_batch(events, numbers, lines)
+    return []
+
+
+def _urls(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
+    """``hxxp://evil[.]example/x.php``: refanged (``defanged``), reduced to its host (``url_host``), a
+    name. Hosts that would take another route (too long, not a name, defanged again) are refused."""
+    hosts = map(methodcaller("group", 1), map(_URL_HOST, lines))
+    names = list(map(str.lower, map(methodcaller("replace", "[.]", "."), hosts)))
+    usable = map(and_, map(bool, map(NAME.fullmatch, names)), map(ge, repeat(253), map(len, names)))
+    refused = list(compress(range(len(names)), map(not_, map(and_, usable, map(not_, map(looks_defanged, names))))))
+    if refused:
+        taken = without(range(len(names)), refused)
+        names = without(names, refused)
+    else:
+        taken = range(len(names))
+    events: dict[str, list[int]] = {R.RESERVED_DOMAIN: [], R.ALLOW_LISTED: [], R.ALLOW_LIST_OVERLAP: []}
+    bad = list(map(or_, map(str.endswith, names, repeat(RESERVED_SUFFIXES)), map(RESERVED_NAMES.__contains__, names)))
+    if True in bad:
+        events[R.RESERVED_DOMAIN] = list(compress(taken, bad))
+        keep = list(map(not_, bad))
+        taken, names = list(compress(taken, keep)), list(compress(names, keep))
+    if not col.policy.allows_all_names():
+        verdicts = list(map(col.policy.judge_domain, names))
+        for k, verdict in zip(taken, verdicts, strict=True):
+            if verdict is not None:
+                events[verdict].append(k)
+        keep = list(map(is_, verdicts, repeat(None)))
+        taken, names = list(compress(taken, keep)), list(compress(names, keep))
+    col.add_default_names(names)
+    events[R.DEFANGED] = events[R.URL_HOST] = list(taken)
+    col.tally.count_batch(events, numbers, lines)
+    return refused
+
+
+def _ipv6(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
+    """IPv6 (counted, not supported) or garbage that looks like it."""
+    plain = [k for k, line in enumerate(lines) if "/" not in line and "%" not in line]
+    reasons: list[str | None] = [None] * len(lines)
+    if len(plain) == len(lines):
+        _, bad = converted(lines, _inet_pton6)
+        reasons = [R.IPV6_NOT_SUPPORTED] * len(lines)
+    else:
+        _, bad = converted(map(lines.__getitem__, plain), _inet_pton6)
+        bad = [plain[b] for b in bad]
+        for k in plain:
+            reasons[k] = R.IPV6_NOT_SUPPORTED
+        for k, line in enumerate(lines):
+            if reasons[k] is None:
+                reasons[k] = ipv6_verdict(line)[1]
+    for k in bad:
+        reasons[k] = R.UNRECOGNIZED
+    events, refused = _by_reason(reasons)
+    col.ipv6 += len(events.get(R.IPV6_NOT_SUPPORTED, ()))
+    col.tally.count_batch(events, numbers, lines)
+    return refused
+
+
+def _words(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
+    """Words: the first is the value, a single label (``malware botnet``)."""
+    col.tally.count_many(R.SINGLE_LABEL_DOMAIN, len(lines), numbers, lines)
+    return []
+
+
+def _plain(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
+    """One token that cannot be an address, a name or a URL: a single label, or unrecognized."""
+    labels = map(LABEL, lines)
+    events, refused = _by_reason(R.SINGLE_LABEL_DOMAIN if ok else R.UNRECOGNIZED for ok in labels)
+    col.tally.count_batch(events, numbers, lines)
+    return refused
+
+
+def _at(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
+    """``user@host`` without dots: reduced to the host after the last ``@`` (as a URL's user info is),
+    which has no dot either, so it is rejected: ``unrecognized`` when empty, else as ``normalize`` (or
+    the digits rule) judges it. Lines that also look defanged are refused (refanging comes first)."""
+
+    def reason(line: str) -> str | None:
+        if looks_defanged(line):
+            return None
+        host = line.rpartition("@")[2]
+        if not host:
+            return R.UNRECOGNIZED
+        if host.isdigit():
+            return R.INVALID_IPV4
+        return normalize(host)[1]
+
+    events, refused = _by_reason(map(reason, lines))
+    col.tally.count_batch(events, numbers, lines)
+    return refused
+
+
+_SHAPE_HANDLERS: dict[str, Callable[[Collector, list[int], list[str]], list[int]]] = {
+    "cmt": _commented,
+    "dd": _digits,
+    "rng": _ranges,
+    "url": _urls,
+    "v6": _ipv6,
+    "word": _words,
+    "plain": _plain,
+    "at": _at,
+}
+_GROUPS = (None, "cidr", "name", "skip", *_SHAPE_HANDLERS)
 
 
 def _first_content_line(text: str) -> int:
@@ -113,10 +381,6 @@ def _first_content_line(text: str) -> int:
         if s and s[0] not in "#;" and not s.startswith("//"):
             return no
     return 0
-
-
-def _numbers(indexes: Iterable[int], first: int) -> Iterator[int]:
-    return map(add, indexes, repeat(first))
 
 
 def _txt_line(col: Collector, no: int, line: str) -> None:
