@@ -191,7 +191,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--lines", type=int, default=1_000_000)
     p.add_argument("--seed", type=int, default=20261127)
     p.add_argument("--keep", help="also write the generated feed to this file")
-    p.add_argument("--repeat", type=int, default=1, help="runs of each contender (alternating); medians shown")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="runs of each contender, alternating (odd: the median run is shown)"
+    )
     p.add_argument("--child", nargs=2, metavar=("WHICH", "FILE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:

@@ -63,6 +63,7 @@ line = st.one_of(
         st.sampled_from(["", "/", "/a.php", "/x?y=1", "/p@q", "/meow"]),
     ),
     st.builds(lambda h, t: f"hxxps://{h}.{t}", host, tld),
+    st.builds(lambda n: "hxxp://" + "[.]".join(["a" * 60] * n) + "[.]com/x", st.integers(3, 5)),  # past 253
     st.builds(lambda q: f"hxxp://{q.replace('.', '[.]')}/x", quad),
     st.builds(lambda h, t: f"hXXp://{h}[.]{t}/", host, tld),
     st.builds(lambda h, t: f"{h}.{t}", host, tld),
@@ -247,6 +248,15 @@ def test_converted_reports_the_positions_it_refused():
     assert bad == [1, 3, 5]
     assert out == [inet_aton(v) for v in ("1.2.3.4", "5.6.7.8", "9.9.9.9")]
     assert converted([], inet_aton) == ([], [])
+
+
+def test_ip_lists_split_on_the_byte_limit_too():
+    body = "".join(f"45.{i}.{i}.{i}\n" for i in range(100, 112)) + "45.1.2.0/24\n"
+    result = build_lists([FeedBody("a", body.encode())], settings(max_bytes_per_list=64, ip_list_slots=5))
+    ip_lists = [lst for lst in result.lists if lst.kind == "ip"]
+    assert all(len(lst.body) <= 64 for lst in ip_lists)
+    assert [lst.entries for lst in ip_lists] == [4, 4, 4, 1]
+    assert result.dropped == {}
 
 
 def test_ip_lines_render_single_blocks_and_decompose_the_rest():
