@@ -30,7 +30,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
 DEMO_PUBLIC_KEY = "demo-public-key"
 DEMO_PRIVATE_KEY = "demo-private-key-0123456789"
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -284,35 +283,18 @@ class EmbeddedAws:
         return response["executionArn"]
 
     def history(self, arn: str) -> list[dict[str, Any]]:
-        sfn = self.client("stepfunctions")
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
-        while True:
-            page = sfn.get_execution_history(**kwargs)
-            events.extend(page["events"])
-            if not page.get("nextToken"):
-                return events
-            kwargs["nextToken"] = page["nextToken"]
+        from threatfeed.operate import iter_history
+
+        return list(iter_history(self.client, arn))
 
     def wait(
         self, arn: str, *, timeout: float = 300, on_event: Callable[[dict[str, Any]], None] | None = None
     ) -> ExecutionResult:
-        """Wait for the execution to end, passing each new history event to ``on_event`` as it happens."""
-        sfn = self.client("stepfunctions")
-        seen = 0
-        deadline = time.monotonic() + timeout
-        while True:
-            described = sfn.describe_execution(executionArn=arn)
-            if on_event is not None:
-                events = self.history(arn)
-                for event in events[seen:]:
-                    on_event(event)
-                seen = len(events)
-            if described["status"] in TERMINAL:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"execution {arn} still {described['status']} after {timeout} s")
-            time.sleep(0.05)
+        """Wait for the execution to end, passing each new history event to ``on_event`` as it happens
+        (the CLI's own ``follow``, with this embedded AWS as its clients)."""
+        from threatfeed.operate import follow
+
+        described = follow(self.client, arn, on_event, poll=0.05, timeout=timeout)
         output = described.get("output")
         return ExecutionResult(
             arn=arn,

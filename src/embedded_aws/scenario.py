@@ -71,25 +71,23 @@ def _serve_feeds(aws: EmbeddedAws, base: Path, feeds: list[dict[str, Any]]) -> N
 
 def region_lists(aws: EmbeddedAws) -> dict[str, dict[str, Any]]:
     """Per Region, the project's IP list: its status and the sha256 of the object its Location names."""
-    from threatfeed.guardduty import SET_APIS, parse_s3_location
+    from threatfeed.guardduty import iter_sets, parse_s3_location
 
     s3 = aws.client("s3")
     out: dict[str, dict[str, Any]] = {}
     for region in aws.regions:
         gd = aws.client("guardduty", region)
         detector = gd.list_detectors()["DetectorIds"][0]
-        for api in SET_APIS.values():
-            for set_id in getattr(gd, api.list)(DetectorId=detector).get(api.ids_field, []):
-                info = getattr(gd, api.get)(DetectorId=detector, **{api.id_param: set_id})
-                parts = parse_s3_location(info.get("Location", ""))
-                digest = None
-                if parts:
-                    try:
-                        digest = hashlib.sha256(s3.get_object(Bucket=parts[0], Key=parts[1])["Body"].read()).hexdigest()
-                    except Exception:
-                        digest = None
-                key = region if api.set_type == "threat_intel_set" else f"{region}/{info.get('Name')}"
-                out[key] = {"status": info.get("Status"), "sha256": digest, "name": info.get("Name")}
+        for api, _set_id, info in iter_sets(gd, detector, region):
+            parts = parse_s3_location(info.get("Location", ""))
+            digest = None
+            if parts:
+                try:
+                    digest = hashlib.sha256(s3.get_object(Bucket=parts[0], Key=parts[1])["Body"].read()).hexdigest()
+                except Exception:
+                    digest = None
+            key = region if api.set_type == "threat_intel_set" else f"{region}/{info.get('Name')}"
+            out[key] = {"status": info.get("Status"), "sha256": digest, "name": info.get("Name")}
     return out
 
 

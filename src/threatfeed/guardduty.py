@@ -109,6 +109,14 @@ def _iter_set_ids(gd: Any, api: SetApi, detector_id: str, region: str) -> Iterat
             return
 
 
+def iter_sets(gd: Any, detector_id: str, region: str) -> Iterator[tuple[SetApi, str, dict[str, Any]]]:
+    """Every custom list of every kind in the detector: (its kind's API, its id, what Get returns)."""
+    for api in SET_APIS.values():
+        for set_id in _iter_set_ids(gd, api, detector_id, region):
+            with aws_errors(f"GuardDuty in {region}"):
+                yield api, set_id, getattr(gd, api.get)(DetectorId=detector_id, **{api.id_param: set_id})
+
+
 @dataclass
 class ListState:
     """What a Region's GuardDuty holds for one of the project's lists; small enough for a state payload."""

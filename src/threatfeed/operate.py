@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from threatfeed.config import OWNER_TAG_KEY
-from threatfeed.guardduty import SET_APIS, find_detector, parse_s3_location
+from threatfeed.guardduty import find_detector, iter_sets, parse_s3_location
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -187,32 +187,21 @@ def status(clients: Clients, refs: StackRefs) -> list[dict[str, Any]]:
         except Exception as error:  # shown, not fatal: other Regions still answer
             rows.append({"region": region, "error": str(error)})
             continue
-        for api in SET_APIS.values():
-            token = None
-            while True:
-                kwargs: dict[str, Any] = {"DetectorId": detector, "MaxResults": 50}
-                if token:
-                    kwargs["NextToken"] = token
-                page = getattr(gd, api.list)(**kwargs)
-                for set_id in page.get(api.ids_field, []):
-                    info = getattr(gd, api.get)(DetectorId=detector, **{api.id_param: set_id})
-                    if info.get("Tags", {}).get(OWNER_TAG_KEY) != refs.stack_name:
-                        continue
-                    rows.append(
-                        {
-                            "region": region,
-                            "name": info.get("Name"),
-                            "id": set_id,
-                            "type": api.set_type,
-                            "status": info.get("Status"),
-                            "entries": _count_entries(s3, info.get("Location", "")),
-                            "updated": _iso(info.get("UpdatedAt")),
-                            "location": info.get("Location"),
-                        }
-                    )
-                token = page.get("NextToken")
-                if not token:
-                    break
+        for api, set_id, info in iter_sets(gd, detector, region):
+            if info.get("Tags", {}).get(OWNER_TAG_KEY) != refs.stack_name:
+                continue
+            rows.append(
+                {
+                    "region": region,
+                    "name": info.get("Name"),
+                    "id": set_id,
+                    "type": api.set_type,
+                    "status": info.get("Status"),
+                    "entries": _count_entries(s3, info.get("Location", "")),
+                    "updated": _iso(info.get("UpdatedAt")),
+                    "location": info.get("Location"),
+                }
+            )
     return rows
 
 
