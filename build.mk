@@ -28,7 +28,7 @@ BUILD_PYTHON ?= $(firstword $(wildcard $(THREATFEED_ROOT)/.venv/bin/python) pyth
 # wrapt: aws-xray-sdk's own dependency (see TRACING_PACKAGES).
 DEPS_PlanFunction := aws-lambda-powertools fastjsonschema wrapt
 DEPS_FetchFunction := aws-lambda-powertools requests wrapt
-DEPS_TransformFunction := aws-lambda-powertools wrapt
+DEPS_TransformFunction := aws-lambda-powertools numpy wrapt
 DEPS_PublishFunction := aws-lambda-powertools wrapt
 
 # Powertools Tracer (every function has Tracing: Active) needs the X-Ray SDK, which is not in the Lambda
@@ -36,6 +36,11 @@ DEPS_PublishFunction := aws-lambda-powertools wrapt
 # ship a second botocore in every artifact). The import check imports TRACING_IMPORTS from the artifact.
 TRACING_PACKAGES := aws-xray-sdk
 TRACING_IMPORTS := aws_xray_sdk.core
+
+# Packages with compiled code: the artifact holds their aarch64/cp313 build, which this host's Python
+# cannot load, so the import check takes the build venv's own copy instead, after checking that the
+# artifact has the package (tools/check_build.py then checks the artifact's copy: ELF machine, CPython tag).
+HOST_NATIVE_PACKAGES := numpy
 
 # What the python3.13 Lambda runtime itself provides (not shipped; simulated from the build venv).
 LAMBDA_RUNTIME_PACKAGES := boto3 botocore s3transfer jmespath dateutil six.py urllib3
@@ -88,7 +93,7 @@ define threatfeed_function
 	rm -rf "$(ARTIFACTS_DIR)/bin"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
 	@if [ "$(THREATFEED_SKIP_IMPORT_CHECK)" != "1" ]; then \
-		THREATFEED_CHECK_IMPORTS="$(TRACING_IMPORTS)" \
+		THREATFEED_CHECK_IMPORTS="$(TRACING_IMPORTS)" THREATFEED_HOST_NATIVE="$(HOST_NATIVE_PACKAGES)" \
 		"$(BUILD_PYTHON)" -I -S -B -c "$$THREATFEED_IMPORT_CHECK" "$(ARTIFACTS_DIR)" \
 			"$$("$(BUILD_PYTHON)" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
 			"$(2)" $(LAMBDA_RUNTIME_PACKAGES); \
@@ -96,15 +101,19 @@ define threatfeed_function
 endef
 
 # argv: artifact dir, build venv site-packages, logical ID, runtime-provided package names;
-# env THREATFEED_CHECK_IMPORTS: more modules that must import (those the handlers load lazily).
+# env THREATFEED_CHECK_IMPORTS: more modules that must import (those the handlers load lazily);
+# env THREATFEED_HOST_NATIVE: compiled packages taken from the build venv when the artifact has them.
 define THREATFEED_IMPORT_CHECK
 import importlib, os, sys, tempfile, traceback
 artifact, site, logical_id, provided = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-with tempfile.TemporaryDirectory(prefix="lambda-runtime-") as runtime:
+with tempfile.TemporaryDirectory(prefix="lambda-runtime-") as runtime, tempfile.TemporaryDirectory(prefix="host-native-") as native:
     for name in provided:
         if os.path.exists(os.path.join(site, name)):
             os.symlink(os.path.join(site, name), os.path.join(runtime, name))
-    sys.path[:0] = [artifact, runtime]
+    for name in os.environ.get("THREATFEED_HOST_NATIVE", "").split():
+        if os.path.exists(os.path.join(artifact, name)):
+            os.symlink(os.path.join(site, name), os.path.join(native, name))
+    sys.path[:0] = [native, artifact, runtime]
     os.environ.update(AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing",
                       AWS_SECRET_ACCESS_KEY="testing", AWS_LAMBDA_FUNCTION_NAME=logical_id,
                       THREATFEED_BUCKET="import-check", THREATFEED_STACK_NAME="import-check")

@@ -861,6 +861,9 @@ def elf(machine: int) -> bytes:
         ({"wrapt/_wrappers.cpython-313-x86_64-linux-gnu.so": elf(62)}, "is not built for ['arm64']"),
         ({"wrapt/_wrappers.cpython-311-aarch64-linux-gnu.so": elf(183)}, "is not built for python3.13"),
         ({"botocore/__init__.py": b""}, "ships its own botocore"),
+        # a wheel's bundled C library (auditwheel's <package>.libs/) has no CPython tag, only an architecture
+        ({"numpy.libs/libscipy_openblas64_-1a2b3c4d.so": elf(183)}, None),
+        ({"numpy.libs/libscipy_openblas64_-1a2b3c4d.so": elf(62)}, "is not built for ['arm64']"),
     ],
 )
 def test_check_build(tmp_path: Path, capsys: Any, files: dict[str, bytes], problem: str | None) -> None:

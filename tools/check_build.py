@@ -8,7 +8,8 @@ into a scratch directory and runs this on it. For every ``AWS::Serverless::Funct
 - its ``CodeUri`` is a folder of the build holding ``app.py`` and the ``threatfeed`` package;
 - it ships neither boto3 nor botocore (the runtime's are used: a second copy would only shadow them);
 - every native module (``*.so``) is an ELF for aarch64, built for CPython 3.13 (or the stable ABI), matching
-  the function's ``Architectures`` and ``Runtime``;
+  the function's ``Architectures`` and ``Runtime`` (the C libraries a wheel bundles in ``<package>.libs/``
+  are checked for the architecture only: they are not Python modules);
 - it stays under Lambda's 250 MB unzipped limit.
 
 (``build.mk`` has already imported each artifact's ``app`` on its own while building.) Exit status: 0 fine,
@@ -66,7 +67,8 @@ def check_function(
         where = library.relative_to(artifact)
         if elf_machine(library) != machine:
             problems.append(f"{logical_id}: {where} is not built for {architectures}")
-        if f"cpython-{version}" not in library.name and ".abi3." not in library.name:
+        vendored = library.parent.name.endswith(".libs")  # auditwheel's bundled C libraries: no CPython ABI
+        if not vendored and f"cpython-{version}" not in library.name and ".abi3." not in library.name:
             problems.append(f"{logical_id}: {where} is not built for {runtime}")
     size = sum(p.stat().st_size for p in artifact.rglob("*") if p.is_file())
     if size > MAX_UNZIPPED:

@@ -179,3 +179,17 @@ def test_the_catalogue_and_registry_do_not_import_requests() -> None:
         "sorted(m for m in sys.modules if m.startswith(('requests', 'threatfeed')))"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_feed_adapters_and_the_other_stages_do_not_import_the_engine() -> None:
+    # Only the transform function ships NumPy (build.mk); adapters are imported lazily at run time, so the
+    # build's import check would not catch one that pulls the engine in.
+    code = (
+        "import importlib, pkgutil, sys, threatfeed.feeds as f; "
+        "[importlib.import_module('threatfeed.feeds.' + m.name) for m in pkgutil.iter_modules(f.__path__)]; "
+        "import threatfeed.pipeline.fetch, threatfeed.pipeline.plan, threatfeed.pipeline.publish; "
+        "assert 'threatfeed.feeds.misp' in sys.modules; "
+        "assert not {'numpy', 'threatfeed.engine'} & set(sys.modules), "
+        "sorted(m for m in sys.modules if m.startswith(('numpy', 'threatfeed.engine')))"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

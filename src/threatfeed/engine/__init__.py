@@ -1,7 +1,8 @@
 """The indicator engine: feed bodies in, GuardDuty-ready lists, accounting and state out.
 
-Pure Python standard library (no boto3, no third-party imports) so the transform Lambda imports it in
-milliseconds and tests run without AWS. Modules, one concern each:
+No boto3 and no AWS call, so tests run without AWS; the only third-party import is NumPy, for the
+operations that touch every address (sorting, merging, rendering lists), which only the transform
+function ships. Modules, one concern each:
 
 - :mod:`.model` the public data types; :mod:`.reasons` rejection/correction names and counting
 - :mod:`.decode` decompression caps, encodings, line endings

@@ -14,10 +14,12 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain, compress, islice, repeat
-from operator import and_, ge, gt, lshift, ne, not_, or_, rshift, sub
+from itertools import compress, islice, repeat
+from operator import and_, ge, gt, lshift, ne, not_, or_, sub
 from socket import AF_INET6, inet_aton, inet_pton
 from typing import Any
+
+import numpy as np
 
 from threatfeed.engine import domains as D
 from threatfeed.engine import reasons as R
@@ -37,9 +39,11 @@ from threatfeed.engine.spans import (
     Spans,
     from_bounds,
     from_keys,
+    key_bounds,
     sorted_addresses,
     subtract,
     sweep_sorted,
+    view,
 )
 
 DEFAULT_CONFIDENCE = 50
@@ -466,10 +470,10 @@ class Collector:
         self.quad_batches = []
         for conf, keys in self.keys.items():
             if conf == self.confidence and bulk:
-                # one union of the sorted bulk addresses (their own starts and ends) and the other intervals'
-                # bounds, sorted first: the sorts of from_bounds then merge two sorted runs in linear time
-                starts = chain(bulk, sorted(map(rshift, keys, repeat(32))))
-                out[conf] = from_bounds(starts, chain(bulk, sorted(map(and_, keys, repeat(MASK32)))))
+                # one union of the bulk addresses (their own starts and ends) and the other intervals' bounds
+                starts, ends = key_bounds(keys)
+                singles = view(bulk)
+                out[conf] = from_bounds(np.concatenate((singles, starts)), np.concatenate((singles, ends)))
                 bulk = None
             else:
                 out[conf] = from_keys(keys)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from socket import inet_aton, inet_ntoa
 
+import numpy as np
+
 OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 DOTTED = rf"{OCTET}\.{OCTET}\.{OCTET}\.{OCTET}"
 
@@ -65,3 +67,27 @@ def prefix_from_text(text: str) -> int | None:
             return None
         return 32 - inverted.bit_length()
     return None
+
+
+#: For :func:`block_texts`: each octet's digits and each ``/prefix`` suffix (none for /32) in 3 bytes,
+#: padded with NUL (which no entry contains: the padding is dropped afterwards).
+_OCTET_BYTES = np.array([list(str(i).encode().ljust(3, b"\0")) for i in range(256)], dtype=np.uint8)
+_SUFFIX_BYTES = np.array([list((f"/{p}" if p < 32 else "").encode().ljust(3, b"\0")) for p in range(33)], np.uint8)
+
+
+def block_texts(networks: np.ndarray, prefixes: np.ndarray) -> list[str]:
+    """:func:`block_text` for many blocks at once: each entry is laid out in a fixed-width row (octets and
+    suffix padded), every row is filled column by column from the lookup tables above, and dropping the
+    padding leaves the entries separated by newlines: no Python object per entry until the final split."""
+    n = len(networks)
+    if not n:
+        return []
+    rows = np.zeros((n, 19), dtype=np.uint8)
+    for k, shift in enumerate((24, 16, 8, 0)):
+        rows[:, 4 * k : 4 * k + 3] = _OCTET_BYTES[(networks >> shift) & 255]
+        rows[:, 4 * k + 3] = ord(".")
+    rows[:, 15:18] = _SUFFIX_BYTES[prefixes]
+    rows[:, 18] = ord("\n")
+    flat = rows.ravel()
+    return flat[flat != 0].tobytes().decode("ascii").split("\n")[:-1]
+

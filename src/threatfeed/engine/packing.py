@@ -17,25 +17,31 @@ aggregate minus entries published).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, compress, repeat
-from operator import add, gt, sub
-from socket import inet_ntoa
+from itertools import accumulate
+
+import numpy as np
 
 from threatfeed.engine import domains as D
-from threatfeed.engine.ipv4 import block_text
+from threatfeed.engine.ipv4 import block_text, block_texts
 from threatfeed.engine.model import EngineSettings, ListOutput
 from threatfeed.engine.policy import Policy
-from threatfeed.engine.spans import Spans, block_counts, cidr_blocks, count_blocks, interval_blocks, subtract, union
+from threatfeed.engine.spans import (
+    Spans,
+    block_counts,
+    cidr_blocks,
+    count_blocks,
+    interval_blocks,
+    subtract,
+    union,
+    view,
+)
 from threatfeed.engine.state import FeedState, Row
 
 Rank = tuple[int, int, int]
 #: Longest IP list line: "255.255.255.255/32" plus the newline.
 IP_LINE_MAX = 19
-#: ``/prefix`` of a one-block range by the bit length of its size.
-_SUFFIX = tuple(f"/{33 - bits}" for bits in range(34))
 
 
 @dataclass
@@ -64,27 +70,22 @@ def tiers_of(feeds: Mapping[str, FeedState]) -> list[Tier]:
 
 
 def ip_lines(spans: Spans) -> list[str]:
-    """List entries for an address set, in address order. Everything is rendered with ``map`` in C:
-    addresses, and ``/prefix`` for the ranges that are one CIDR block; only ranges that need several
-    blocks (see :func:`~threatfeed.engine.spans.block_counts`) are decomposed one by one."""
-    starts, ends = spans.starts, spans.ends
-    texts = list(map(inet_ntoa, map(int.to_bytes, starts, repeat(4), repeat("big"))))
-    counts = block_counts(spans)
-    ranged = spans.ranged
-    if not ranged:
-        return texts
-    one = list(compress(ranged, map((1).__eq__, map(counts.__getitem__, ranged))))
-    sizes = map(add, map(sub, map(ends.__getitem__, one), map(starts.__getitem__, one)), repeat(1))
-    suffixed = map(add, map(texts.__getitem__, one), map(_SUFFIX.__getitem__, map(int.bit_length, sizes)))
-    deque(map(texts.__setitem__, one, suffixed), maxlen=0)
-    several = list(compress(ranged, map(gt, map(counts.__getitem__, ranged), repeat(1))))
+    """List entries for an address set, in address order. Addresses, and ``/prefix`` for the ranges that
+    are one CIDR block, are rendered for the whole set at once (:func:`~threatfeed.engine.ipv4.block_texts`);
+    only ranges that need several blocks (see :func:`~threatfeed.engine.spans.block_counts`) are
+    decomposed one by one."""
+    starts, ends = view(spans.starts), view(spans.ends)
+    sizes = ends.astype(np.int64) - starts + 1
+    prefixes = 33 - np.frexp(sizes.astype(np.float64))[1]  # one block's prefix (exact: sizes < 2**53)
+    texts = block_texts(starts, prefixes)
+    several = np.flatnonzero(np.frombuffer(block_counts(spans), dtype=np.uint8) > 1).tolist()
     if not several:
         return texts
     out: list[str] = []
     prev = 0
     for i in several:
         out.extend(texts[prev:i])
-        out.extend(block_text(n, p) for n, p in cidr_blocks(starts[i], ends[i]))
+        out.extend(block_text(n, p) for n, p in cidr_blocks(spans.starts[i], spans.ends[i]))
         prev = i + 1
     out.extend(texts[prev:])
     return out

@@ -5,20 +5,19 @@ Everything after parsing works on these instead of ``ipaddress`` objects: a mill
 sort plus a linear sweep. Intervals are inclusive, kept sorted by start, never overlapping and never
 adjacent (adjacent ones are merged), so two equal address sets always have equal representations.
 
-The sweeps that would otherwise run a ``map`` step per address work on :func:`slots`: an array held as one
-big integer with a 64-bit slot per value, so one big-integer subtraction compares every value with its
-neighbour in C.
+The bulk operations (sorting, merging, counting CIDR blocks) run in NumPy on views of those arrays
+(:func:`view`, no copy): they touch every address, and a Python object per address is what made the naive
+path slow. Operations that touch only a few intervals (subtracting bogons or an allow-list, bisections)
+stay on the arrays themselves.
 """
 
 from __future__ import annotations
 
-import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections import deque
 from collections.abc import Iterable, Iterator
-from itertools import chain, compress, repeat
-from operator import add, and_, lshift, rshift, sub, xor
+
+import numpy as np
 
 MASK32 = 0xFFFFFFFF
 #: key = start << 32 | end packs an interval into one int, so sorting intervals is sorting ints.
@@ -56,7 +55,7 @@ class Spans:
 
     def addresses(self) -> int:
         """How many addresses the set holds."""
-        return sum(self.ends) - sum(self.starts) + len(self.starts)
+        return int(view(self.ends).sum(dtype=np.int64) - view(self.starts).sum(dtype=np.int64)) + len(self.starts)
 
     def covers(self, start: int, end: int) -> bool:
         """True when every address of ``[start, end]`` is in the set."""
@@ -69,121 +68,82 @@ class Spans:
         return i >= 0 and self.ends[i] >= start
 
 
-#: 0 <-> 1 (``bytes.translate``): flags of ranges -> flags of single addresses.
-_FLIP = bytes([1, 0]) + bytes(254)
-#: For :func:`sorted_addresses`: a byte with its top two bits cleared; 1 where the top two bits are ``k``;
-#: the byte with its top two bits set to ``k``.
-_LOW6 = bytes(range(64)) * 4
-_TOP2_IS = tuple(bytes(1 if b >> 6 == k else 0 for b in range(256)) for k in range(4))
-_TOP2_SET = tuple(bytes((b & 63) | (k << 6) for b in range(256)) for k in range(4))
+def view(values: array) -> np.ndarray:
+    """An ``array("I")`` as a ``uint32`` NumPy array sharing its memory (no copy)."""
+    return np.frombuffer(values, dtype=np.uint32) if len(values) else np.empty(0, dtype=np.uint32)
+
+
+def to_array(values: np.ndarray) -> array:
+    """A NumPy array of addresses as an ``array("I")`` (one copy of the bytes)."""
+    out = array("I")
+    out.frombytes(values.astype(np.uint32, copy=False).tobytes())
+    return out
 
 
 def sorted_addresses(packed: bytes) -> array:
-    """Addresses packed 4 bytes each, big-endian (``inet_aton``), as a sorted ``array("I")``.
-
-    CPython sorts ints below 2**30 (one internal digit) about twice as fast as larger ones, and most
-    addresses are larger. So the addresses are split by their top two bits into four buckets, which are
-    sorted with those bits cleared and then get them back. Clearing, selecting and restoring work on the
-    bytes (strided slices, ``bytes.translate``, ``compress``), with no Python-level loop over addresses.
-    """
-    top = packed[0::4]
-    low = bytearray(packed)
-    low[0::4] = top.translate(_LOW6)
-    values = array("I")
-    values.frombytes(low)
-    del low
-    if sys.byteorder == "little":
-        values.byteswap()
-    out = bytearray()
-    for k in range(4):
-        part = array("I", sorted(compress(values, top.translate(_TOP2_IS[k]))))
-        if sys.byteorder == "little":
-            part.byteswap()
-        raw = bytearray(part.tobytes())
-        raw[0::4] = raw[0::4].translate(_TOP2_SET[k])
-        out += raw
-    result = array("I")
-    result.frombytes(out)
-    if sys.byteorder == "little":
-        result.byteswap()
-    return result
+    """Addresses packed 4 bytes each, big-endian (``inet_aton``), as a sorted ``array("I")``."""
+    return to_array(np.sort(np.frombuffer(packed, dtype=">u4").astype(np.uint32)))
 
 
-def slots(values: array) -> int:
-    """The integer whose 64-bit slots (most significant first) hold ``values`` (u32 each).
-
-    Arithmetic on such integers works on every value at once, in C, without a Python object per value: as
-    long as each slot's result stays within ``[0, 2**64)`` no carry or borrow crosses a slot, so slot ``i``
-    of ``a - b`` is ``a[i] - b[i]``, and ``a >> 64`` moves every value one slot down (slot ``i`` then holds
-    ``a[i - 1]``, slot 0 holds 0)."""
-    words = array("I", values)
-    if sys.byteorder == "little":
-        words.byteswap()
-    raw = words.tobytes()
-    wide = bytearray(2 * len(raw))
-    for k in range(4):
-        wide[4 + k :: 8] = raw[k::4]
-    return int.from_bytes(wide, "big")
-
-
-def fill(n: int, value: int) -> int:
-    """``n`` slots all holding ``value``."""
-    return int.from_bytes(value.to_bytes(8, "big") * n, "big")
-
-
-def slot_bits(value: int, n: int, bit: int) -> bytes:
-    """Byte ``i`` is bit ``bit`` of slot ``i`` of ``value`` (``n`` slots, each below ``2**64``)."""
-    return ((value >> bit) & fill(n, 1)).to_bytes(8 * n, "big")[7::8]
-
-
-def from_bounds(starts: Iterable[int], ends: Iterable[int]) -> Spans:
+def from_bounds(starts: np.ndarray | Iterable[int], ends: np.ndarray | Iterable[int]) -> Spans:
     """The union of intervals given by their starts and their ends, each in any order, duplicates and
     overlaps allowed: only the two multisets matter. How many intervals cover address ``x`` is
     ``#(starts <= x) - #(ends < x)`` whichever start goes with whichever end, so pairing the i-th smallest
     start with the i-th smallest end describes the same set (and the i-th smallest start is never after
     the i-th smallest end). With both sorted no interval nests in another, so :func:`_sweep` needs no
     running maximum, and two sorts of 32-bit values replace one of 64-bit keys."""
-    s = array("I", sorted(starts))
-    if not s:
+    s = np.sort(_u32(starts))
+    if not len(s):
         return Spans()
-    return _sweep(s, array("I", sorted(ends)))
+    return _sweep(s, np.sort(_u32(ends)))
+
+
+def _u32(values: np.ndarray | Iterable[int]) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values.astype(np.uint32, copy=False)
+    if isinstance(values, array):
+        return view(values)
+    return np.fromiter(values, dtype=np.uint32)
+
+
+def key_bounds(keys: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``start << 32 | end`` keys -> their starts and their ends (``uint32`` arrays)."""
+    k = np.array(keys if isinstance(keys, list) else list(keys), dtype=np.uint64)
+    return (k >> np.uint64(SHIFT)).astype(np.uint32), (k & np.uint64(MASK32)).astype(np.uint32)
 
 
 def from_keys(keys: Iterable[int]) -> Spans:
     """Build a set from ``start << 32 | end`` keys in any order, with overlaps and duplicates."""
-    ks = keys if isinstance(keys, list | array) else list(keys)
-    return from_bounds(map(rshift, ks, repeat(SHIFT)), map(and_, ks, repeat(MASK32)))
+    return from_bounds(*key_bounds(keys))
 
 
 def from_singles(addresses: Iterable[int]) -> Spans:
     """Build a set from single addresses (any order, duplicates allowed)."""
-    return sweep_sorted(array("I", sorted(addresses)))
+    return _sweep_singles(np.sort(_u32(addresses)))
 
 
 def sweep_sorted(addresses: array) -> Spans:
     """Build a set from an ``array("I")`` of single addresses already sorted (duplicates allowed)."""
-    if not addresses:
+    return _sweep_singles(view(addresses))
+
+
+def _sweep_singles(addresses: np.ndarray) -> Spans:
+    if not len(addresses):
         return Spans()
     return _sweep(addresses, addresses)
 
 
-def _sweep(starts: array, ends: array) -> Spans:
+def _sweep(starts: np.ndarray, ends: np.ndarray) -> Spans:
     """Merge intervals into disjoint, non-adjacent ones; ``starts`` and ``ends`` are each sorted (see
     :func:`from_bounds`). Interval ``i`` opens a new run when it starts more than one address after
-    interval ``i - 1`` ends; a run ends where the next one opens. The test runs on all intervals at once on
-    :func:`slots`: slot ``i`` of ``starts + 2**33 - 2 - (ends >> 64)`` is ``starts[i] - ends[i-1] - 2 +
-    2**33``, within ``[2**32 - 1, 2**34)``, and its bit 33 is the answer. Only the two ``compress`` passes
-    that pick the runs' bounds touch the values one by one (in C)."""
-    n = len(starts)
-    if n == 1:
-        return Spans(array("I", starts), array("I", ends))
-    gap = slots(starts) + fill(n, 2**33 - 2) - (slots(ends) >> 64)
-    opens = bytearray(slot_bits(gap, n, 33))
-    opens[0] = 1
-    if 0 not in opens:
-        return Spans(array("I", starts), array("I", ends))
-    closes = opens[1:] + b"\x01"
-    return Spans(array("I", compress(starts, opens)), array("I", compress(ends, closes)))
+    interval ``i - 1`` ends; a run ends where the next one opens."""
+    opens = np.empty(len(starts), dtype=bool)
+    opens[0] = True
+    np.greater(starts[1:].astype(np.int64), ends[:-1].astype(np.int64) + 1, out=opens[1:])
+    closes = np.empty_like(opens)
+    closes[:-1] = opens[1:]
+    closes[-1] = True
+    return Spans(to_array(starts[opens]), to_array(ends[closes]))
 
 
 def union(*sets: Spans) -> Spans:
@@ -199,7 +159,8 @@ def union(*sets: Spans) -> Spans:
     big, rest = present[0], present[1:]
     if len(rest) == 1 and len(rest[0]) * 64 < len(big):
         return merge_into(big, rest[0])
-    return from_bounds(chain.from_iterable(s.starts for s in present), chain.from_iterable(s.ends for s in present))
+    starts = np.concatenate([view(s.starts) for s in present])
+    return from_bounds(starts, np.concatenate([view(s.ends) for s in present]))
 
 
 def merge_into(big: Spans, small: Spans) -> Spans:
@@ -317,33 +278,27 @@ def interval_blocks(start: int, end: int) -> int:
 
 def block_counts(spans: Spans) -> array:
     """How many CIDR entries each interval needs (``array("B")``; cached on the set, with the positions
-    of the intervals that are not a single address in ``spans.ranged``). Those are found on
-    :func:`slots` (bit 32 of ``ends - starts + 2**32 - 1``); only they get :func:`interval_blocks`'s
-    formula, as C-level ``map`` steps over all of them at once."""
+    of the intervals that are not a single address in ``spans.ranged``). Only those get
+    :func:`interval_blocks`'s formula, vectorized (``frexp`` gives the bit length, exact below 2**53)."""
     if spans.counts is not None:
         return spans.counts
-    starts, ends = spans.starts, spans.ends
-    n = len(starts)
-    counts = array("B")
-    ranged: list[int] = []
-    if n:
-        is_range = slot_bits(slots(ends) - slots(starts) + fill(n, 2**32 - 1), n, 32)
-        counts.frombytes(is_range.translate(_FLIP))  # 1 for a single address, 0 for a range (set below)
-        ranged = list(compress(range(n), is_range))
-    if ranged:
-        x = list(map(starts.__getitem__, ranged))
-        y = list(map(add, map(ends.__getitem__, ranged), repeat(1)))
-        h = list(map(sub, map(int.bit_length, map(xor, x, y)), repeat(1)))
-        m = list(map(lshift, map(rshift, y, h), h))
-        blocks = map(add, map(int.bit_count, map(sub, m, x)), map(int.bit_count, map(sub, y, m)))
-        deque(map(counts.__setitem__, ranged, blocks), maxlen=0)
-    spans.counts = counts
-    spans.ranged = ranged
-    return counts
+    starts, ends = view(spans.starts), view(spans.ends)
+    counts = np.ones(len(starts), dtype=np.uint8)
+    ranged = np.flatnonzero(starts != ends)
+    if len(ranged):
+        x = starts[ranged].astype(np.int64)
+        y = ends[ranged].astype(np.int64) + 1
+        h = np.frexp((x ^ y).astype(np.float64))[1].astype(np.int64) - 1
+        m = (y >> h) << h
+        counts[ranged] = np.bitwise_count(m - x) + np.bitwise_count(y - m)
+    spans.blocks = int(counts.sum(dtype=np.int64))
+    spans.counts = array("B", counts.tobytes())
+    spans.ranged = ranged.tolist()
+    return spans.counts
 
 
 def count_blocks(spans: Spans) -> int:
     """How many CIDR entries the set needs (without building them); cached on the set."""
     if spans.blocks is None:
-        spans.blocks = sum(block_counts(spans))
-    return spans.blocks
+        block_counts(spans)
+    return spans.blocks  # type: ignore[return-value]

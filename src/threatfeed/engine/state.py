@@ -25,17 +25,15 @@ retractions (STIX revoked or expired, MISP deleted) remove matching addresses an
 from __future__ import annotations
 
 import base64
-import sys
 import zlib
-from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import accumulate
-from operator import add, sub
 from typing import Any
 
+import numpy as np
+
 from threatfeed.engine.parse import ParsedFeed
-from threatfeed.engine.spans import Spans, intersect, slots, subtract, union
+from threatfeed.engine.spans import Spans, intersect, subtract, to_array, union, view
 
 STATE_VERSION = 1
 ENCODING = "u32be-(start-previous_end,end-start)-pairs/zlib/base64"
@@ -123,30 +121,25 @@ def dump(feeds: Mapping[str, FeedState], now: int) -> dict[str, Any]:
 
 def encode_spans(spans: Spans) -> str:
     """Delta-encoded (each start relative to the previous end, each end relative to its start), so the
-    high bytes are mostly zero and zlib's fastest level shrinks them well.
-
-    Both deltas are never negative in a canonical set, so they are computed for all intervals at once:
-    each array becomes one big integer with a 64-bit slot per value (:func:`~.spans.slots`), and big-integer
-    subtraction then yields every slot's delta without a borrow crossing slots. ``gap << 32 | size`` per
-    slot is exactly the big-endian ``(gap, size)`` pair of u32 the encoding stores."""
+    high bytes are mostly zero and zlib's fastest level shrinks them well. Both deltas are never negative
+    in a canonical set; each interval is stored as the big-endian u32 pair ``(gap, size)``."""
     if not spans:
         return ""
-    starts, ends = slots(spans.starts), slots(spans.ends)
-    pairs = ((starts - (ends >> 64)) << 32) + (ends - starts)
-    return base64.b64encode(zlib.compress(pairs.to_bytes(8 * len(spans), "big"), 1)).decode("ascii")
+    starts, ends = view(spans.starts), view(spans.ends)
+    pairs = np.empty(2 * len(starts), dtype=">u4")
+    pairs[0::2] = starts - np.concatenate(([0], ends[:-1])).astype(np.uint32)
+    pairs[1::2] = ends - starts
+    return base64.b64encode(zlib.compress(pairs.tobytes(), 1)).decode("ascii")
 
 
 def decode_spans(text: str) -> Spans:
     if not text:
         return Spans()
-    pairs = array("I")
-    pairs.frombytes(zlib.decompress(base64.b64decode(text)))
-    if sys.byteorder == "little":
-        pairs.byteswap()
+    pairs = np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=">u4").astype(np.int64)
     gaps, sizes = pairs[0::2], pairs[1::2]
     # end[i] = end[i-1] + gap[i] + size[i]; start[i] = end[i] - size[i]
-    ends = array("I", accumulate(map(add, gaps, sizes)))
-    return Spans(array("I", map(sub, ends, sizes)), ends)
+    ends = np.cumsum(gaps + sizes)
+    return Spans(to_array(ends - sizes), to_array(ends))
 
 
 def age(fs: FeedState, cutoff: int) -> FeedState:

@@ -35,7 +35,6 @@ import requests
 
 from threatfeed.catalogue import FeedEntry
 from threatfeed.config import Settings
-from threatfeed.engine.formats.misp import attributes
 from threatfeed.errors import FeedRejected
 from threatfeed.feeds import FetchedFeed
 from threatfeed.feeds.api import (
@@ -52,6 +51,7 @@ from threatfeed.feeds.api import (
     window_start,
 )
 from threatfeed.feeds.base import content_type_of, raise_for_status
+from threatfeed.misp_document import attributes
 
 SEARCH_PATH = "/attributes/restSearch"
 #: Attribute types the engine reads (``threatfeed.engine.formats.misp``).

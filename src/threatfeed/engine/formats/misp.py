@@ -9,13 +9,14 @@ own ``to_ids`` flag says whether an attribute is meant for detection: attributes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from threatfeed.engine import reasons as R
 from threatfeed.engine.classify import Collector
 from threatfeed.engine.decode import BodyUnreadable
+from threatfeed.misp_document import attributes
 
 _SIMPLE = frozenset({"ip-src", "ip-dst", "domain", "hostname", "url", "uri"})
 _PORTED = frozenset({"ip-src|port", "ip-dst|port", "hostname|port"})
@@ -52,30 +53,3 @@ def parse_misp(text: str, col: Collector, options: Mapping[str, Any], now: datet
         for v in values:
             col.add(count, v, text_sample, retract=R.REVOKED if deleted else None)
     col.lines += count
-
-
-def attributes(doc: Any) -> Iterator[dict[str, Any]]:
-    """Every attribute dict, wherever MISP nests it."""
-    if isinstance(doc, list):
-        for item in doc:
-            yield from attributes(item)
-        return
-    if not isinstance(doc, dict):
-        return
-    if "response" in doc:
-        yield from attributes(doc["response"])
-        return
-    if "Event" in doc:
-        yield from attributes(doc["Event"])
-        return
-    if "Attribute" in doc or "Object" in doc:
-        attrs = doc.get("Attribute") or []
-        for attr in attrs if isinstance(attrs, list) else [attrs]:
-            if isinstance(attr, dict):
-                yield attr
-        for obj in doc.get("Object") or []:
-            if isinstance(obj, dict):
-                yield from attributes(obj)
-        return
-    if "type" in doc and "value" in doc:
-        yield doc
