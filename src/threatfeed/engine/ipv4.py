@@ -90,4 +90,3 @@ def block_texts(networks: np.ndarray, prefixes: np.ndarray) -> list[str]:
     rows[:, 18] = ord("\n")
     flat = rows.ravel()
     return flat[flat != 0].tobytes().decode("ascii").split("\n")[:-1]
-
