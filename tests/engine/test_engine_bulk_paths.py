@@ -24,6 +24,7 @@ from threatfeed.engine import reasons as R
 from threatfeed.engine import spans as S
 from threatfeed.engine.classify import Collector, converted
 from threatfeed.engine.formats import text as T
+from threatfeed.engine.ipv4 import scan_address_lines
 from threatfeed.engine.packing import first_blocks, ip_lines
 from threatfeed.engine.parse import policy_for
 from threatfeed.engine.state import decode_spans, encode_spans
@@ -236,10 +237,43 @@ def test_interval_primitives_at_the_edges_of_the_address_space(pairs, limit):
     assert list(S.block_counts(head)) == [S.interval_blocks(s, e) for s, e in head.pairs()]
 
 
-@given(st.lists(edge, max_size=200))
-def test_sorted_addresses_sorts_packed_addresses(addresses):
-    packed = b"".join(x.to_bytes(4, "big") for x in addresses)
-    assert list(S.sorted_addresses(packed)) == sorted(addresses)
+address_like = st.lists(
+    st.one_of(
+        line,
+        st.text(alphabet="0123456789./:- \tx\r", max_size=20),
+        st.text(max_size=6),  # any character, non-ASCII and surrogates included
+    ),
+    max_size=60,
+)
+
+
+@given(address_like)
+@hsettings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_scan_finds_exactly_the_address_and_cidr_shapes(lines):
+    """The bulk scanner against the one-line path's shape sets and ``inet_aton``."""
+    text = "\n".join(lines)
+    found = scan_address_lines(text.encode("utf-8", "surrogatepass"))
+    split = text.split("\n")
+    assert found.lines == len(split)
+    shapes = [x.translate(T._SHAPE) for x in split]
+    assert found.quad_at.tolist() == [i for i, shape in enumerate(shapes) if shape in T.QUAD_SHAPES]
+    assert found.cidr_at.tolist() == [i for i, shape in enumerate(shapes) if shape in T.CIDR_SHAPES]
+
+    def expected(dotted: str) -> int | None:
+        try:
+            return int.from_bytes(inet_aton(dotted), "big")
+        except OSError:  # an octet over 255
+            return None
+
+    quads = zip(found.quad_at.tolist(), found.quad_values.tolist(), found.quad_over.tolist(), strict=True)
+    for i, value, over in quads:
+        assert (None if over else value) == expected(split[i])
+    cidrs = zip(
+        found.cidr_at.tolist(), found.cidr_values.tolist(), found.cidr_prefixes.tolist(), found.cidr_over, strict=True
+    )
+    for i, value, plen, over in cidrs:
+        address, _, written = split[i].partition("/")
+        assert (None if over else value, plen) == (expected(address), int(written))
 
 
 def test_converted_reports_the_positions_it_refused():

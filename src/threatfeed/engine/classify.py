@@ -2,20 +2,18 @@
 
 Every format funnels its values through :class:`Collector`, so the rules (what an address, a range or a
 name is, what is filtered, how it is counted) exist once. Accepted IPv4 values are kept as interval keys
-(``start << 32 | end``) grouped by confidence; bare addresses from the text fast path are kept packed
-(4 bytes each) until the feed is finished. Nothing here builds ``ipaddress`` objects except to recognise
-IPv6, which is off the hot path.
+(``start << 32 | end``) grouped by confidence; bare addresses from the text fast path stay in NumPy
+``uint32`` arrays (4 bytes each) until the feed is finished. Nothing here builds ``ipaddress`` objects
+except to recognise IPv6, which is off the hot path.
 """
 
 from __future__ import annotations
 
 import re
-import sys
-from array import array
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import compress, islice, repeat
-from operator import and_, ge, gt, lshift, ne, not_, or_, sub
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
+from itertools import compress, repeat
+from operator import and_, ge, lshift, not_, or_, sub
 from socket import AF_INET6, inet_aton, inet_pton
 from typing import Any
 
@@ -28,6 +26,7 @@ from threatfeed.engine.ipv4 import (
     LOOSE_CIDR,
     LOOSE_QUAD,
     LOOSE_RANGE,
+    AddressLines,
     judge_quad,
     prefix_from_text,
     to_text,
@@ -40,7 +39,6 @@ from threatfeed.engine.spans import (
     from_bounds,
     from_keys,
     key_bounds,
-    sorted_addresses,
     subtract,
     sweep_sorted,
     view,
@@ -56,6 +54,8 @@ _HEXISH_V6 = re.compile(r"[0-9A-Fa-f:.]+(?:/\d{1,3})?(?:%\w+)?")
 #: Network and host masks by prefix length.
 _NETMASK = tuple(MASK32 ^ ((1 << (32 - p)) - 1) for p in range(33))
 _HOSTMASK = tuple((1 << (32 - p)) - 1 for p in range(33))
+_NETMASKS = np.array(_NETMASK, dtype=np.int64)
+_HOSTMASKS = np.array(_HOSTMASK, dtype=np.int64)
 #: Every reason a batch of intervals can get, in the order the one-by-one path notes them for one value
 #: (a value gets one rejection, or host bits and carvings: see :meth:`Tally.count_batch`).
 _INTERVAL_REASONS = (
@@ -100,30 +100,23 @@ def without(values: Sequence[Any], positions: list[int]) -> list[Any]:
     return list(compress(values, keep))
 
 
-def _nth_set(mask: bytes, ranks: list[int]) -> Iterator[int]:
-    """Positions in ``mask`` of its ``ranks[i]``-th non-zero bytes (``ranks`` ascending), lazily."""
-    ones = compress(range(len(mask)), mask)
-    done = 0
-    for rank in ranks:
-        yield next(islice(ones, rank - done, None))
-        done = rank + 1
+def packed_ints(packed: list[bytes]) -> np.ndarray:
+    """``inet_aton`` results -> the addresses (``uint32``)."""
+    return np.frombuffer(b"".join(packed), dtype=">u4").astype(np.uint32)
 
 
-def packed_ints(packed: list[bytes]) -> array:
-    """``inet_aton`` results -> ``array("I")`` of addresses."""
-    out = array("I")
-    out.frombytes(b"".join(packed))
-    if sys.byteorder == "little":
-        out.byteswap()
-    return out
-
-
-def _count_inside(ordered: array, spans: Spans) -> int:
+def _count_inside(ordered: np.ndarray, spans: Spans) -> int:
     """How many entries of the sorted ``ordered`` fall inside ``spans``."""
-    total = 0
-    for s, e in spans.pairs():
-        total += bisect_right(ordered, e) - bisect_left(ordered, s)
-    return total
+    inside = np.searchsorted(ordered, view(spans.ends), "right") - np.searchsorted(ordered, view(spans.starts))
+    return int(inside.sum())
+
+
+def _inside(values: np.ndarray, spans: Spans) -> np.ndarray:
+    """Which of ``values`` fall inside ``spans`` (a bisection per value into the few intervals)."""
+    if not spans:
+        return np.zeros(len(values), dtype=bool)
+    slot = np.searchsorted(view(spans.starts), values, side="right") - 1
+    return (slot >= 0) & (view(spans.ends)[np.maximum(slot, 0)] >= values)
 
 
 # (kind, start-or-name, end, corrections)
@@ -138,9 +131,8 @@ class Collector:
         self.policy = policy
         self.confidence = confidence
         self.tally = R.Tally(feed)
-        # bulk addresses (packed), the lines of a run (from its first line number) that held a quad, and which
-        # of those quads were refused (not in the packed addresses)
-        self.quad_batches: list[tuple[bytes, bytes, int, list[int]]] = []
+        # bulk addresses (uint32) with their line positions in a chunk whose first line is the int
+        self.quad_batches: list[tuple[np.ndarray, np.ndarray, int]] = []
         self.keys: dict[int, list[int]] = {}  # confidence -> interval keys
         self.domains: dict[str, int] = {}  # name -> best confidence
         self.default_names: set[str] = set()  # names at the default confidence (bulk path)
@@ -161,24 +153,31 @@ class Collector:
     def skip(self, n: int = 1) -> None:
         self.skipped += n
 
-    def add_quads(self, quads: list[str], mask: list[bool], first: int) -> None:
-        """Many lines that are exactly a dotted quad (no leading zeros; see ``formats.text``): ``quads``
-        are the lines of a run starting at line ``first`` that ``mask`` marks. They are only packed here
-        (``inet_aton``, 4 bytes each); bogons and allow-listed addresses are found later on the sorted
-        whole, a few bisections instead of one per address (:meth:`_finish_quads`). Line numbers are only
-        needed for the few samples, so the mask is kept rather than a number per address."""
-        packed, bad = converted(quads, inet_aton)
-        kept = bytes(mask)
-        if bad:  # without leading zeros, inet_aton refuses only an octet over 255
-            lines = map(first.__add__, _nth_set(kept, bad))  # lazy: only the samples need line numbers
-            self.tally.count_many(R.INVALID_IPV4, len(bad), lines, map(quads.__getitem__, bad))
-        self.quad_batches.append((b"".join(packed), kept, first, bad))
-        self.accepted += len(packed)
-        self.ipv4 += len(packed)
+    def add_address_lines(self, found: AddressLines, lines: list[str], first: int) -> None:
+        """The lines of a chunk (``lines``, the first being line ``first``) that are exactly an address or
+        a CIDR without leading zeros (``found``: :func:`~threatfeed.engine.ipv4.scan_address_lines`).
+        Addresses are only kept here, with their positions for the samples; bogons and allow-listed ones
+        are found later on the sorted whole (:meth:`_finish_quads`). CIDRs are judged as one batch."""
+        over = found.quad_over
+        if over.any():
+            bad = found.quad_at[over]
+            numbers = (bad + first).tolist()
+            self.tally.count_many(R.INVALID_IPV4, len(numbers), numbers, map(lines.__getitem__, bad.tolist()))
+            values, at = found.quad_values[~over], found.quad_at[~over]
+        else:
+            values, at = found.quad_values, found.quad_at
+        if len(values):
+            self.quad_batches.append((values, at, first))
+            self.accepted += len(values)
+            self.ipv4 += len(values)
+        if len(found.cidr_at):
+            texts = list(map(lines.__getitem__, found.cidr_at.tolist()))
+            numbers = (found.cidr_at + first).tolist()
+            self.add_cidr_values(found.cidr_values, found.cidr_prefixes, found.cidr_over, numbers, texts)
 
-    def _finish_quads(self) -> array:
+    def _finish_quads(self) -> np.ndarray:
         """Sort the bulk addresses, cut out and count those inside bogons or the allow-list."""
-        ordered = sorted_addresses(b"".join(batch[0] for batch in self.quad_batches))
+        ordered = np.sort(np.concatenate([batch[0] for batch in self.quad_batches]))
         p = self.policy
         found = {
             R.BOGON: _count_inside(ordered, p.bogons),
@@ -191,37 +190,23 @@ class Collector:
             for reason, n in found.items():
                 self.tally.add_count(reason, n)
             self._sample_inside({r: min(n, R.SAMPLES_PER_REASON) for r, n in found.items() if n})
-            kept = array("I")
-            pos = 0
-            for s, e in p.blocked.pairs():
-                lo = bisect_left(ordered, s, pos)
-                hi = bisect_right(ordered, e, lo)
-                kept.extend(ordered[pos:lo])
-                pos = hi
-            kept.extend(ordered[pos:])
-            ordered = kept
+            ordered = ordered[~_inside(ordered, p.blocked)]
         return ordered
 
     def _sample_inside(self, wanted: dict[str, int]) -> None:
         """First lines (by line number) of the bulk addresses that were filtered, as samples."""
         p = self.policy
-        for packed, mask, first, refused in self.quad_batches:
-            numbers = list(compress(range(first, first + len(mask)), mask))
-            if refused:
-                numbers = without(numbers, refused)
-            batch = array("I")
-            batch.frombytes(packed)
-            if sys.byteorder == "little":
-                batch.byteswap()
-            slots = map(bisect_right, repeat(p.blocked_starts), batch)
-            for i in compress(range(len(batch)), map(ge, map(p.blocked_ends_ext.__getitem__, slots), batch)):
-                ip = batch[i]
-                reason = R.BOGON if p.bogons.covers(ip, ip) else R.ALLOW_LISTED
-                if wanted.get(reason, 0) > 0:
+        for values, at, first in self.quad_batches:
+            blocked = _inside(values, p.blocked)
+            if not blocked.any():
+                continue
+            bogon = blocked & _inside(values, p.bogons)
+            for reason, hit in ((R.BOGON, bogon), (R.ALLOW_LISTED, blocked & ~bogon)):
+                for i in np.flatnonzero(hit)[: wanted.get(reason, 0)].tolist():
                     wanted[reason] -= 1
-                    self.tally.add_sample(reason, numbers[i], to_text(ip))
-                    if not any(wanted.values()):
-                        return
+                    self.tally.add_sample(reason, int(at[i]) + first, to_text(int(values[i])))
+            if not any(wanted.values()):
+                return
 
     def add_quad(self, line: int, dotted: str, text: str) -> None:
         """One value that is exactly a dotted quad without leading zeros."""
@@ -268,29 +253,37 @@ class Collector:
 
     def add_cidrs(self, values: list[str], numbers: list[int], texts: Sequence[str] | None = None) -> None:
         """Values that are exactly ``a.b.c.d/nn`` (no leading zeros), with their line numbers; ``texts``
-        (default: the values) are the samples shown per value. Parsed, masked and judged with C-level
-        ``map`` over the batch; only values touching bogons or the allow-list are judged one by one."""
+        (default: the values) are the samples shown per value."""
         parts = "/".join(values).split("/")
         packed, bad = converted(parts[0::2], inet_aton)
-        prefixes = list(map(int, parts[1::2]))
+        over = np.zeros(len(values), dtype=bool)
+        over[bad] = True
+        addrs = np.zeros(len(values), dtype=np.int64)
+        addrs[~over] = packed_ints(packed)
+        prefixes = np.array(list(map(int, parts[1::2])), dtype=np.int64)
+        self.add_cidr_values(addrs, prefixes, over, numbers, values if texts is None else texts)
+
+    def add_cidr_values(
+        self, addrs: np.ndarray, prefixes: np.ndarray, over: np.ndarray, numbers: list[int], texts: Sequence[str]
+    ) -> None:
+        """CIDRs already converted: addresses, prefix lengths as written, and which had an octet over 255
+        (rejected as invalid). Masked and screened as a batch; only values touching bogons or the
+        allow-list are judged one by one (:meth:`add_intervals`)."""
         events = interval_events()
-        positions: Sequence[int] = range(len(values))
-        if bad:  # an octet over 255 (the shapes admit no leading zero)
-            events[R.INVALID_IPV4] = bad
-            positions = without(positions, bad)
-            prefixes = without(prefixes, bad)
-        addrs: Sequence[int] = packed_ints(packed)
-        if prefixes and max(prefixes) > 32:
-            wide = list(map(gt, prefixes, repeat(32)))
-            events[R.INVALID_PREFIX] = list(compress(positions, wide))
-            keep = list(map(not_, wide))
-            positions = list(compress(positions, keep))
-            prefixes = list(compress(prefixes, keep))
-            addrs = list(compress(addrs, keep))
-        networks = list(map(and_, addrs, map(_NETMASK.__getitem__, prefixes)))
-        ends = list(map(or_, networks, map(_HOSTMASK.__getitem__, prefixes)))
-        self.add_intervals(positions, networks, ends, list(map(ne, networks, addrs)), events)
-        self.tally.count_batch(events, numbers, values if texts is None else texts)
+        keep = ~over
+        if over.any():  # an octet over 255 (the shapes admit no leading zero)
+            events[R.INVALID_IPV4] = np.flatnonzero(over).tolist()
+        wide = prefixes > 32
+        if wide.any():
+            events[R.INVALID_PREFIX] = np.flatnonzero(keep & wide).tolist()
+            keep &= ~wide
+        positions = np.flatnonzero(keep)
+        addrs, prefixes = addrs[positions], prefixes[positions]
+        networks = addrs & _NETMASKS[prefixes]
+        ends = networks | _HOSTMASKS[prefixes]
+        host_bits = (networks != addrs).tolist()
+        self.add_intervals(positions.tolist(), networks.tolist(), ends.tolist(), host_bits, events)
+        self.tally.count_batch(events, numbers, texts)
 
     def add_intervals(
         self,
@@ -468,16 +461,17 @@ class Collector:
         out: dict[int, Spans] = {}
         bulk = self._finish_quads() if self.quad_batches else None
         self.quad_batches = []
+        if bulk is not None and not len(bulk):
+            bulk = None
         for conf, keys in self.keys.items():
-            if conf == self.confidence and bulk:
+            if conf == self.confidence and bulk is not None:
                 # one union of the bulk addresses (their own starts and ends) and the other intervals' bounds
                 starts, ends = key_bounds(keys)
-                singles = view(bulk)
-                out[conf] = from_bounds(np.concatenate((singles, starts)), np.concatenate((singles, ends)))
+                out[conf] = from_bounds(np.concatenate((bulk, starts)), np.concatenate((bulk, ends)))
                 bulk = None
             else:
                 out[conf] = from_keys(keys)
-        if bulk:
+        if bulk is not None:
             out[self.confidence] = sweep_sorted(bulk)
         return out
 

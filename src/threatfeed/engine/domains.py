@@ -14,7 +14,10 @@ from itertools import repeat
 from threatfeed.engine import reasons as R
 
 #: LDH labels (RFC 1035/1123), a final label that is alphabetic or an IDNA A-label; optional "*." label.
-NAME = re.compile(r"(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
+#: The labels are matched possessively (``++``): the final label holds no dot, so giving a label back can
+#: never make a full match, and digit-led lines that are not names ("1.2.3.4-...") fail without
+#: backtracking through every split of their labels.
+NAME = re.compile(r"(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)++(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
 
 #: One LDH label (a single-label "name" such as "localhost").
 LABEL = re.compile(r"[a-zA-Z0-9-]+").fullmatch

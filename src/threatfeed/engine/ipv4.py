@@ -8,6 +8,7 @@ Strictness lives in the regular expressions (decimal octets 0-255, no leading ze
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from socket import inet_aton, inet_ntoa
 
 import numpy as np
@@ -90,3 +91,80 @@ def block_texts(networks: np.ndarray, prefixes: np.ndarray) -> list[str]:
     rows[:, 18] = ord("\n")
     flat = rows.ravel()
     return flat[flat != 0].tobytes().decode("ascii").split("\n")[:-1]
+
+
+@dataclass(frozen=True)
+class AddressLines:
+    """The lines of a text (split on ``\\n``) that are exactly ``a.b.c.d`` or ``a.b.c.d/nn``, octets of 1-3
+    digits and a prefix of 1-2, none with a leading zero (the shapes the text parser takes in bulk).
+
+    ``*_at`` are line positions (ascending); ``*_values`` the addresses, meaningful where ``*_over`` is False
+    (an octet over 255 makes the line an invalid address of the same shape); ``cidr_prefixes`` the prefix
+    lengths as written (0-99: one over 32 is the caller's rejection to count)."""
+
+    lines: int
+    quad_at: np.ndarray
+    quad_values: np.ndarray
+    quad_over: np.ndarray
+    cidr_at: np.ndarray
+    cidr_values: np.ndarray
+    cidr_prefixes: np.ndarray
+    cidr_over: np.ndarray
+
+
+def scan_address_lines(data: bytes) -> AddressLines:
+    """Find and convert the address lines of ``data`` (UTF-8) with no Python object per line or per byte.
+
+    Every byte below ``'0'`` is a separator (newline, blank, dot, slash, punctuation); one pass finds them
+    all. A line is a candidate when exactly its 3 (dotted quad) or 4 (CIDR) inner separators are dots (and
+    the slash); its octets and prefix are then the runs between those separators, each checked (1-3
+    digits, no leading zero) and converted from at most 3 gathered bytes."""
+    buf = np.frombuffer(data + b"\0\0\0", dtype=np.uint8)  # padded: 3-byte gathers never run off the end
+    n = len(data)
+    inner = np.flatnonzero(buf[:n] < 48)
+    # a virtual line end before the text and after it: line i runs between line ends i and i + 1
+    sep = np.concatenate(([-1], inner, [n]))
+    kind = np.concatenate(([10], buf[inner], [10]))
+    ends = np.flatnonzero(kind == 10)
+    count = np.diff(ends) - 1  # separators inside each line
+
+    def part(start: np.ndarray, width: np.ndarray, widest: int, ok: np.ndarray) -> np.ndarray:
+        """The decimal number of ``width`` digits at ``start``; clears ``ok`` where it is not 1-``widest``
+        digits without a leading zero."""
+        c0, c1, c2 = buf[start], buf[start + 1], buf[start + 2]
+        d0, d1, d2 = (c.astype(np.int32) - 48 for c in (c0, c1, c2))
+        digit0, digit1, digit2 = (c - np.uint8(48) < 10 for c in (c0, c1, c2))
+        ok &= digit0 & (digit1 | (width < 2)) & (digit2 | (width < 3))
+        ok &= (width >= 1) & (width <= widest) & ((width == 1) | (d0 != 0))
+        return np.where(width == 1, d0, np.where(width == 2, d0 * 10 + d1, d0 * 100 + d1 * 10 + d2))
+
+    def parse(separators: int) -> tuple[np.ndarray, ...]:
+        lines = np.flatnonzero(count == separators)
+        first = ends[lines]  # index in sep of the line end before each line
+        ok = (kind[first + 1] == 46) & (kind[first + 2] == 46) & (kind[first + 3] == 46)
+        if separators == 4:
+            ok &= kind[first + 4] == 47
+        bounds = [sep[first + k] for k in range(separators + 2)]
+        value = np.zeros(len(lines), dtype=np.int64)
+        over = np.zeros(len(lines), dtype=bool)
+        for k in range(4):
+            octet = part(bounds[k] + 1, bounds[k + 1] - bounds[k] - 1, 3, ok)
+            over |= octet > 255
+            value = (value << 8) | (octet & 255)
+        prefix = np.zeros(len(lines), dtype=np.int32)
+        if separators == 4:
+            prefix = part(bounds[4] + 1, bounds[5] - bounds[4] - 1, 2, ok)
+        return lines[ok], value[ok], over[ok], prefix[ok]
+
+    quad_at, quad_values, quad_over, _ = parse(3)
+    cidr_at, cidr_values, cidr_over, cidr_prefixes = parse(4)
+    return AddressLines(
+        lines=len(ends) - 1,
+        quad_at=quad_at,
+        quad_values=quad_values.astype(np.uint32),
+        quad_over=quad_over,
+        cidr_at=cidr_at,
+        cidr_values=cidr_values,
+        cidr_prefixes=cidr_prefixes,
+        cidr_over=cidr_over,
+    )

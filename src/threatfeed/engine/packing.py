@@ -21,21 +21,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-import numpy as np
-
 from threatfeed.engine import domains as D
-from threatfeed.engine.ipv4 import block_text, block_texts
+from threatfeed.engine.ipv4 import block_texts
 from threatfeed.engine.model import EngineSettings, ListOutput
 from threatfeed.engine.policy import Policy
 from threatfeed.engine.spans import (
     Spans,
+    block_arrays,
     block_counts,
     cidr_blocks,
     count_blocks,
     interval_blocks,
     subtract,
     union,
-    view,
 )
 from threatfeed.engine.state import FeedState, Row
 
@@ -70,25 +68,10 @@ def tiers_of(feeds: Mapping[str, FeedState]) -> list[Tier]:
 
 
 def ip_lines(spans: Spans) -> list[str]:
-    """List entries for an address set, in address order. Addresses, and ``/prefix`` for the ranges that
-    are one CIDR block, are rendered for the whole set at once (:func:`~threatfeed.engine.ipv4.block_texts`);
-    only ranges that need several blocks (see :func:`~threatfeed.engine.spans.block_counts`) are
-    decomposed one by one."""
-    starts, ends = view(spans.starts), view(spans.ends)
-    sizes = ends.astype(np.int64) - starts + 1
-    prefixes = 33 - np.frexp(sizes.astype(np.float64))[1]  # one block's prefix (exact: sizes < 2**53)
-    texts = block_texts(starts, prefixes)
-    several = np.flatnonzero(np.frombuffer(block_counts(spans), dtype=np.uint8) > 1).tolist()
-    if not several:
-        return texts
-    out: list[str] = []
-    prev = 0
-    for i in several:
-        out.extend(texts[prev:i])
-        out.extend(block_text(n, p) for n, p in cidr_blocks(spans.starts[i], spans.ends[i]))
-        prev = i + 1
-    out.extend(texts[prev:])
-    return out
+    """List entries for an address set, in address order: its CIDR blocks
+    (:func:`~threatfeed.engine.spans.block_arrays`) rendered all at once
+    (:func:`~threatfeed.engine.ipv4.block_texts`)."""
+    return block_texts(*block_arrays(spans))
 
 
 def first_blocks(spans: Spans, limit: int) -> Spans:
@@ -159,6 +142,16 @@ class _Group:
         self.slots = max(0, slots)
         self.settings = settings
         self._content: dict[int, tuple[Spans, list[str]]] = {}
+        self._bound: int | None = None
+
+    def line_bound(self) -> int:
+        """A bound on any line's length plus its newline in this group's lists: IP lines are at most
+        :data:`IP_LINE_MAX`; names are measured once, on all tiers' names (every candidate content holds a
+        subset of them)."""
+        if self._bound is None:
+            names = self.content(len(self.tiers))[1]
+            self._bound = max(IP_LINE_MAX, max(map(len, names), default=0) + 1)
+        return self._bound
 
     def content(self, upto: int) -> tuple[Spans, list[str]]:
         """Aggregated addresses and names of the best ``upto`` tiers."""
@@ -196,8 +189,7 @@ class _Group:
             return True
         if n > self.slots * cap:
             return False
-        longest = max(IP_LINE_MAX, max(map(len, names), default=0) + 1)
-        if cap * longest <= self.settings.max_bytes_per_list:
+        if cap * self.line_bound() <= self.settings.max_bytes_per_list:
             return True
         rendered = ip_lines(spans) + names
         return len(chunk(rendered, cap, self.settings.max_bytes_per_list)) <= self.slots
@@ -253,8 +245,8 @@ class _Group:
         return len(self.chunk(lines)) <= self.slots
 
     def chunk(self, lines: list[str]) -> list[list[str]]:
-        """:func:`chunk` with the group's limits (IP lines have a known longest line)."""
-        longest = None if self.with_names else IP_LINE_MAX
+        """:func:`chunk` with the group's limits and :meth:`line_bound`."""
+        longest = self.line_bound()
         return chunk(lines, self.settings.max_entries_per_list, self.settings.max_bytes_per_list, longest)
 
 

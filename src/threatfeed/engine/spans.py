@@ -80,11 +80,6 @@ def to_array(values: np.ndarray) -> array:
     return out
 
 
-def sorted_addresses(packed: bytes) -> array:
-    """Addresses packed 4 bytes each, big-endian (``inet_aton``), as a sorted ``array("I")``."""
-    return to_array(np.sort(np.frombuffer(packed, dtype=">u4").astype(np.uint32)))
-
-
 def from_bounds(starts: np.ndarray | Iterable[int], ends: np.ndarray | Iterable[int]) -> Spans:
     """The union of intervals given by their starts and their ends, each in any order, duplicates and
     overlaps allowed: only the two multisets matter. How many intervals cover address ``x`` is
@@ -122,9 +117,9 @@ def from_singles(addresses: Iterable[int]) -> Spans:
     return _sweep_singles(np.sort(_u32(addresses)))
 
 
-def sweep_sorted(addresses: array) -> Spans:
-    """Build a set from an ``array("I")`` of single addresses already sorted (duplicates allowed)."""
-    return _sweep_singles(view(addresses))
+def sweep_sorted(addresses: array | np.ndarray) -> Spans:
+    """Build a set from single addresses already sorted (duplicates allowed)."""
+    return _sweep_singles(_u32(addresses))
 
 
 def _sweep_singles(addresses: np.ndarray) -> Spans:
@@ -288,13 +283,44 @@ def block_counts(spans: Spans) -> array:
     if len(ranged):
         x = starts[ranged].astype(np.int64)
         y = ends[ranged].astype(np.int64) + 1
-        h = np.frexp((x ^ y).astype(np.float64))[1].astype(np.int64) - 1
+        h = _bit_length(x ^ y) - 1
         m = (y >> h) << h
         counts[ranged] = np.bitwise_count(m - x) + np.bitwise_count(y - m)
     spans.blocks = int(counts.sum(dtype=np.int64))
     spans.counts = array("B", counts.tobytes())
     spans.ranged = ranged.tolist()
     return spans.counts
+
+
+def block_arrays(spans: Spans) -> tuple[np.ndarray, np.ndarray]:
+    """Every CIDR block of the set (:func:`cidr_blocks` of each interval), in address order: the networks
+    and the prefix lengths. Intervals that are one block are converted at once; the others are cut in
+    rounds, each round taking the next block of every interval still unfinished (at most 32 rounds)."""
+    counts = np.frombuffer(block_counts(spans), dtype=np.uint8).astype(np.int64)
+    offsets = np.cumsum(counts) - counts
+    networks = np.empty(int(counts.sum()), dtype=np.int64)
+    prefixes = np.empty_like(networks)
+    starts, ends = view(spans.starts).astype(np.int64), view(spans.ends).astype(np.int64)
+    one = np.flatnonzero(counts == 1)
+    networks[offsets[one]] = starts[one]
+    prefixes[offsets[one]] = 33 - _bit_length(ends[one] - starts[one] + 1)
+    several = np.flatnonzero(counts > 1)
+    start, end, at = starts[several], ends[several], offsets[several]
+    while len(start):
+        aligned = np.where(start == 0, 1 << 32, start & -start)  # largest block aligned at start
+        room = end - start + 1
+        size = np.where(aligned <= room, aligned, 1 << (_bit_length(room) - 1))
+        networks[at] = start
+        prefixes[at] = 33 - _bit_length(size)
+        start = start + size
+        left = start <= end
+        start, end, at = start[left], end[left], at[left] + 1
+    return networks, prefixes
+
+
+def _bit_length(values: np.ndarray) -> np.ndarray:
+    """``int.bit_length`` of positive integers below 2**53 (``frexp``'s exponent is exact there)."""
+    return np.frexp(values.astype(np.float64))[1].astype(np.int64)
 
 
 def count_blocks(spans: Spans) -> int:

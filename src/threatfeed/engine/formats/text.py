@@ -1,14 +1,14 @@
 """Line-oriented text feeds: plain lists, hosts files, DShield ranges, Spamhaus DROP, Tor exit lists.
 
 This is the hot path (most feeds, and the million-line benchmark, are plain text), so lines are sorted into
-classes in bulk before any Python code looks at one. Each chunk is translated once into "shapes" (every
-non-zero digit becomes 9) and a set lookup per line, run in C through ``map``, picks out the lines that are
-exactly a dotted quad (the bulk of most feeds). The other lines are classified by one regular expression
-(:data:`_TXT_CLASSES`, still through ``map``): exactly ``a.b.c.d/nn``, exactly a lower-case domain name,
-comments, and for plain text the common irregular shapes (a value with an inline comment, digits-and-dots
-garbage, ``a.b.c.d-e.f.g.h`` ranges, ``hxxp://`` URLs, IPv6, words...), each handled in bulk with exactly
-the outcome the one-line path (:func:`_txt_line`) gives it. Only what no class recognised is looked at one
-line at a time. Rejections and corrections of each irregular shape are counted into their own
+classes in bulk before any Python code looks at one. Each chunk's bytes are scanned once in NumPy
+(:func:`~threatfeed.engine.ipv4.scan_address_lines`) for the lines that are exactly a dotted quad or
+``a.b.c.d/nn`` with no leading zeros (the bulk of most feeds), converted there too. The other lines are
+classified by one regular expression (:data:`_TXT_CLASSES`, through ``map``): exactly a lower-case domain
+name, comments, and for plain text the common irregular shapes (a value with an inline comment,
+digits-and-dots garbage, ``a.b.c.d-e.f.g.h`` ranges, ``hxxp://`` URLs, IPv6, words...), each handled in bulk
+with exactly the outcome the one-line path (:func:`_txt_line`) gives it. Only what no class recognised is
+looked at one line at a time. Rejections and corrections of each irregular shape are counted into their own
 :class:`~threatfeed.engine.reasons.Tally` and folded in line order
 (:meth:`~threatfeed.engine.reasons.Tally.absorb`), so counts and samples are those of a line-by-line pass.
 Lines are processed in chunks of about 1 MB so the list of line strings never holds a whole large feed at
@@ -28,17 +28,18 @@ from operator import add, and_, ge, is_, methodcaller, not_, or_
 from socket import AF_INET6, inet_pton
 from typing import Any
 
+import numpy as np
+
 from threatfeed.engine import reasons as R
 from threatfeed.engine.classify import Collector, converted, interval_events, ipv6_verdict, range_verdict, without
 from threatfeed.engine.domains import LABEL, NAME, RESERVED_NAMES, RESERVED_SUFFIXES, normalize
-from threatfeed.engine.ipv4 import LOOSE_QUAD, judge_quad
+from threatfeed.engine.ipv4 import LOOSE_QUAD, judge_quad, scan_address_lines
 from threatfeed.engine.refang import looks_defanged
 
 CHUNK_CHARS = 1 << 20
-#: Line "shapes": every non-zero digit becomes 9, so ``203.0.113.7`` -> ``999.0.999.9``. One C-level
-#: ``translate`` per chunk and a set lookup per line then find the lines that are exactly a dotted quad with
-#: no leading zeros (most lines of most feeds), without running a regular expression on every line; the
-#: one-line path checks single values (``a.b.c.d/nn`` too) the same way.
+#: Value "shapes" for the one-line path: every non-zero digit becomes 9, so ``203.0.113.7`` -> ``999.0.999.9``;
+#: a set lookup then tells an exact dotted quad (or ``a.b.c.d/nn``) without leading zeros, the same shapes
+#: :func:`~threatfeed.engine.ipv4.scan_address_lines` finds in bulk.
 _SHAPE = str.maketrans("123456789", "999999999")
 _OCTET_SHAPES = ("0", "9", "99", "90", "999", "990", "909", "900")
 QUAD_SHAPES = frozenset(".".join(p) for p in product(_OCTET_SHAPES, repeat=4))
@@ -52,13 +53,12 @@ _LOOSE_Q = r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}"
 #: Printable ASCII but for the characters any indicator (or a defanged one) needs, comment marks and comma.
 _PLAIN = "".join(re.escape(chr(c)) for c in range(0x21, 0x7F) if chr(c) not in ".:/[](){}@#;,")
 _PLAIN_NO_QUERY = _PLAIN.replace(re.escape("?"), "")
-#: How the lines that are not a dotted quad are told apart: one regular expression, one pass, only the name
+#: How the lines that are not an address or a CIDR are told apart: one regular expression, one pass, only the name
 #: of the (empty, trailing) group of the branch that matched is kept: holding every Match object would cost
 #: more than matching, and a branch that starts with a plain character class is skipped on its first
 #: character. Classes are disjoint, so the order of the branches only matters for speed:
 #:
 #: - ``skip``: blank, or a whole-line comment (``#``, ``;``, ``//``: both text parsers skip those);
-#: - ``cidr``: exactly ``a.b.c.d/nn`` without leading zeros (the shapes of :data:`CIDR_SHAPES`);
 #: - ``name``: exactly a lower-case name (:data:`~threatfeed.engine.domains.NAME`).
 #:
 #: For plain text the irregular shapes are handled in bulk too (ASCII only, whole line, no surrounding
@@ -75,7 +75,6 @@ _PLAIN_NO_QUERY = _PLAIN.replace(re.escape("?"), "")
 #: - ``at``: the same with ``@`` (and no ``?``), ``user@host``-like: the host after the last ``@`` is judged.
 _BRANCHES = {
     "skip": r"(?:[#;]|//).*|",
-    "cidr": rf"{_Q}/(?:0|[1-9][0-9]?)",
     "name": NAME.pattern,
 }
 _SHAPE_BRANCHES = {
@@ -94,7 +93,10 @@ def _classes(branches: Mapping[str, str]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{body})(?P<{kind}>)" for kind, body in branches.items()))
 
 
-_TXT_CLASSES = _classes({**_BRANCHES, **_SHAPE_BRANCHES})
+#: Addresses with a comment and ranges are tried before names: a digit-led line that is not a name then
+#: never reaches the name branch.
+_TXT_ORDER = ("skip", "cmt", "rng", "name", "dd", "url", "v6", "word", "plain", "at")
+_TXT_CLASSES = _classes({kind: {**_BRANCHES, **_SHAPE_BRANCHES}[kind] for kind in _TXT_ORDER})
 _TOR_CLASSES = _classes(_BRANCHES)
 #: The value of a ``cmt`` line (it ends where the blank or comment mark starts), the host of a ``url`` line.
 _VALUE = re.compile(r"[0-9./]+").match
@@ -150,12 +152,14 @@ def _walk(text: str, col: Collector, slow: Callable[[int, str], None], irregular
         chunk = text[pos:cut]
         lines = chunk.split("\n")
         first = base + 1
-        is_quad = list(map(QUAD_SHAPES.__contains__, chunk.translate(_SHAPE).split("\n")))
-        if True in is_quad:
-            col.add_quads(list(compress(lines, is_quad)), is_quad, first)
-        rest = list(compress(range(len(lines)), map(not_, is_quad)))
+        found = scan_address_lines(chunk.encode("utf-8", "surrogatepass"))
+        col.add_address_lines(found, lines, first)
+        is_rest = np.ones(len(lines), dtype=bool)
+        is_rest[found.quad_at] = False
+        is_rest[found.cidr_at] = False
+        rest = np.flatnonzero(is_rest).tolist()
         if rest:
-            rest_lines = list(map(lines.__getitem__, rest))
+            rest_lines = list(compress(lines, is_rest.tobytes()))
             kinds = map(getattr, map(classes.fullmatch, rest_lines), repeat("lastgroup"), repeat(None))
             groups: dict[str | None, list[int]] = {kind: [] for kind in _GROUPS}
             deque(map(list.append, map(groups.__getitem__, kinds), range(len(rest_lines))), maxlen=0)
@@ -163,8 +167,6 @@ def _walk(text: str, col: Collector, slow: Callable[[int, str], None], irregular
             def numbers(ks: list[int], rest: list[int] = rest, first: int = first) -> list[int]:
                 return list(map(add, map(rest.__getitem__, ks), repeat(first)))
 
-            if groups["cidr"]:
-                col.add_cidrs(list(map(rest_lines.__getitem__, groups["cidr"])), numbers(groups["cidr"]))
             if groups["name"]:
                 col.add_names(list(map(rest_lines.__getitem__, groups["name"])), numbers(groups["name"]))
             col.skipped += len(groups["skip"])
@@ -371,7 +373,7 @@ _SHAPE_HANDLERS: dict[str, Callable[[Collector, list[int], list[str]], list[int]
     "plain": _plain,
     "at": _at,
 }
-_GROUPS = (None, "cidr", "name", "skip", *_SHAPE_HANDLERS)
+_GROUPS = (None, "name", "skip", *_SHAPE_HANDLERS)
 
 
 def _first_content_line(text: str) -> int:
