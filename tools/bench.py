@@ -54,7 +54,7 @@ def generate(lines: int, seed: int) -> bytes:
     """The synthetic feed: the same bytes for the same ``lines`` and ``seed``."""
     rnd = random.Random(seed)
     out: list[str] = ["# synthetic threat feed for tools/bench.py", f"# seed {seed}, {lines} lines"]
-    pool = [_public_ip(rnd) for _ in range(lines // 20)]  # repeated addresses, as in real merged feeds
+    pool = [_public_ip(rnd) for _ in range(max(1, lines // 20))]  # repeated addresses, as in real merged feeds
     while len(out) < lines:
         r = rnd.random()
         if r < 0.50:
