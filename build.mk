@@ -28,7 +28,7 @@ BUILD_PYTHON ?= $(firstword $(wildcard $(THREATFEED_ROOT)/.venv/bin/python) pyth
 # wrapt: aws-xray-sdk's own dependency (see TRACING_PACKAGES).
 DEPS_PlanFunction := aws-lambda-powertools fastjsonschema wrapt
 DEPS_FetchFunction := aws-lambda-powertools requests wrapt
-DEPS_TransformFunction := aws-lambda-powertools numpy wrapt
+DEPS_TransformFunction := aws-lambda-powertools idna numpy wrapt
 DEPS_PublishFunction := aws-lambda-powertools wrapt
 
 # Powertools Tracer (every function has Tracing: Active) needs the X-Ray SDK, which is not in the Lambda

@@ -66,6 +66,10 @@ def test_netmask_notation_is_understood():
         ("evil-site.biz.", "evil-site.biz", None),
         ("bücher.example-shop.de", "xn--bcher-kva.example-shop.de", "idna"),
         ("пример.рф", "xn--e1afmkfd.xn--p1ai", "idna"),
+        # IDNA 2008 (UTS #46, non-transitional), as browsers resolve it: IDNA 2003 would list "fass.de"
+        ("faß.example-shop.de", "xn--fa-hia.example-shop.de", "idna"),
+        # a symbol: not valid IDNA 2008, resolved all the same, encoded alike by both standards
+        ("i\u2764.ws", "xn--i-7iq.ws", "idna"),
         ("*.evil-site.biz", "*.evil-site.biz", None),
         ("xn--bcher-kva.example-shop.de", "xn--bcher-kva.example-shop.de", None),
     ],
@@ -74,3 +78,17 @@ def test_domains_are_normalized(value, expected, note):
     parsed = _one(value)
     assert list(parsed.domains) == [expected]
     assert parsed.stats.reasons == ({note: 1} if note else {})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a\u200db.example-shop.de",  # a joiner out of context: IDNA 2003 would drop it and list "ab..."
+        "fa\u00df\u2764.de",  # a symbol (IDNA 2003 fallback) and a sharp s it would map to "ss"
+        "\u0661\u0662\u0663.com",  # right-to-left digits before a left-to-right label: the bidi rule
+    ],
+)
+def test_names_the_two_idna_standards_disagree_on_are_rejected(value):
+    parsed = _one(value)
+    assert parsed.domains == {}
+    assert parsed.stats.reasons == {"invalid_domain": 1}

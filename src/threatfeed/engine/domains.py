@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from itertools import repeat
 
+import idna
+
 from threatfeed.engine import reasons as R
 
 #: LDH labels (RFC 1035/1123), a final label that is alphabetic or an IDNA A-label; optional "*." label.
@@ -40,11 +42,10 @@ def normalize(value: str) -> tuple[str | None, str | None, bool]:
     name = name.lower()
     used_idna = False
     if not name.isascii():
-        try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError:
+        ascii_name = to_ascii(name)
+        if ascii_name is None:
             return None, R.INVALID_DOMAIN, False
-        used_idna = True
+        name, used_idna = ascii_name, True
     if NAME.fullmatch(name):
         if len(name) > 253:
             return None, R.DOMAIN_TOO_LONG, False
@@ -52,6 +53,32 @@ def normalize(value: str) -> tuple[str | None, str | None, bool]:
             return None, R.RESERVED_DOMAIN, False
         return name, None, used_idna
     return None, _diagnose(name), False
+
+
+#: Characters IDNA 2003 maps away (to "ss", a plain sigma, or nothing) where IDNA 2008 keeps them: the two name
+#: different domains for a name holding one (sharp s, final sigma, the zero-width joiner and non-joiner).
+_DEVIATIONS = frozenset("\u00df\u03c2\u200c\u200d")
+
+
+def to_ascii(name: str) -> str | None:
+    """The A-label form of an internationalized name, as clients resolve it, or None when it has none.
+
+    That is IDNA 2008 with the UTS #46 mapping, non-transitional (what browsers and current resolvers
+    use): ``faß.de`` is ``xn--fa-hia.de``; IDNA 2003 (Python's own ``idna`` codec) would give ``fass.de``, a
+    different domain, so it would block a name nobody listed. Symbols such as emoji are not valid IDNA 2008
+    but are registered and resolved all the same (UTS #46 allows them): only those fall back to IDNA 2003,
+    which encodes them identically, unless the name holds a character the two standards map differently."""
+    try:
+        return idna.encode(name, uts46=True, transitional=False).decode("ascii")
+    except idna.InvalidCodepoint:
+        if _DEVIATIONS.intersection(name):
+            return None
+        try:
+            return name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    except (idna.IDNAError, UnicodeError):
+        return None
 
 
 def reserved(name: str) -> bool:
