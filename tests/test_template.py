@@ -61,6 +61,7 @@ CUSTOM_METRICS = {
     "FeedIndicatorsAccepted": [{"feed"}],
     "FeedIndicatorsRejected": [{"feed"}],
     "ListEntries": [{"list"}],
+    "ListEntriesOverLimit": [{"cause"}],
     "RegionPublished": [{"region"}],
     "RegionPublishFailed": [{"region"}],
     "ListInError": [{"region"}, set()],  # per Region, and the aggregate the alarm watches

@@ -23,12 +23,14 @@ def _emit(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimens
 
 
 def record_transform(result: Mapping[str, Any]) -> None:
-    """Accepted and rejected indicators per feed, entries per list."""
+    """Accepted and rejected indicators per feed, entries per list, entries the lists' quotas left out."""
     for feed, stats in result.get("feeds", {}).items():
         _emit("FeedIndicatorsAccepted", stats.get("accepted", 0), feed=feed)
         _emit("FeedIndicatorsRejected", stats.get("rejected", 0), feed=feed)
     for item in result.get("lists", []):
         _emit("ListEntries", item["entries"], list=item["name"])
+    for cause, count in result.get("dropped", {}).items():
+        _emit("ListEntriesOverLimit", count, cause=cause)
 
 
 def record_summary(summary: Mapping[str, Any], started_at: str, now: datetime | None = None) -> None:

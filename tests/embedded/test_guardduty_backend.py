@@ -473,9 +473,12 @@ def test_entry_limits(s3: Any, gd: Any, detector: str) -> None:
         return b"".join(b"10.%d.%d.%d\n" % (i >> 16 & 255, i >> 8 & 255, i & 255) for i in range(n))
 
     assert activate(THREAT_INTEL, gd, detector, put(s3, "250k", addresses(250_000)))["Status"] == "ACTIVE"
-    got = activate(THREAT_ENTITY, gd, detector, put(s3, "250k1", addresses(250_001)))
+    assert activate(THREAT_INTEL, gd, detector, put(s3, "250k1", addresses(250_001)))["Status"] == "ERROR"
+    # threat entity sets: the quotas page's 1,000 entities per list
+    assert activate(THREAT_ENTITY, gd, detector, put(s3, "1k", addresses(1_000)))["Status"] == "ACTIVE"
+    got = activate(THREAT_ENTITY, gd, detector, put(s3, "1k1", addresses(1_001)))
     assert got["Status"] == "ERROR"
-    assert "more than 250000 entries" in got["ErrorDetails"]
+    assert "more than 1000 entries" in got["ErrorDetails"]
     assert activate(TRUSTED_IP, gd, detector, put(s3, "2k1", addresses(2_001)))["Status"] == "ERROR"
     assert activate(TRUSTED_ENTITY, gd, detector, put(s3, "2k", addresses(2_000)))["Status"] == "ACTIVE"
 

@@ -80,3 +80,36 @@ def test_list_outputs_are_txt_with_sha256():
     result = build_lists([FeedBody("a", b"45.0.0.1\n")], settings())
     lst = result.lists[0]
     assert lst.format == "TXT" and lst.sha256 == hashlib.sha256(lst.body).hexdigest()
+
+
+def test_entity_lists_keep_the_best_entries_within_their_own_quota():
+    names = "".join(f"evil-{i:02d}.example-shop.biz\n" for i in range(8))
+    feeds = [
+        FeedBody("low", names.encode(), options={"priority": 1}),
+        FeedBody("high", b"top-1.example-shop.biz\ntop-2.example-shop.biz\n", options={"priority": 9}),
+    ]
+    result = build_lists(feeds, settings(max_entities_per_list=5))
+    assert lines_of(result, "domain") == [
+        "evil-00.example-shop.biz",
+        "evil-01.example-shop.biz",
+        "evil-02.example-shop.biz",
+        "top-1.example-shop.biz",
+        "top-2.example-shop.biz",
+    ]
+    assert result.dropped == {"domain_over_entry_limit": 5}
+    assert result.manifest()["settings"]["max_entities_per_list"] == 5
+
+
+def test_the_entity_quota_binds_ips_sent_to_entity_lists_but_not_ip_lists():
+    ips = _ips(12).encode()
+    in_ip_list = build_lists([FeedBody("a", ips)], settings(max_entities_per_list=4))
+    assert len(lines_of(in_ip_list, "ip")) == 12 and in_ip_list.dropped == {}
+    in_entity_list = build_lists([FeedBody("a", ips)], settings(max_entities_per_list=4, ip_destination="entity_set"))
+    assert len(lines_of(in_entity_list, "domain")) == 4
+    assert in_entity_list.dropped == {"entity_over_entry_limit": 8}
+
+
+def test_the_default_entity_quota_is_guardduty_s():
+    from threatfeed.engine.model import GUARDDUTY_MAX_ENTITIES
+
+    assert settings().max_entities_per_list == GUARDDUTY_MAX_ENTITIES == 1_000

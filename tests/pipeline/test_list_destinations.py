@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from embedded_aws.runtime import EmbeddedAws
 from threatfeed.guardduty import parse_s3_location
 
@@ -49,3 +51,42 @@ def test_ips_can_go_to_the_entity_list_and_the_allow_list_to_the_trusted_list() 
         (trusted,) = _sets(aws, "us-east-1", "trusted_entity_set")
         assert trusted["Status"] == "ACTIVE"
         assert _body(aws, trusted["Location"]).split() == ["45.10.0.7", "good-corp.io"]
+
+
+def _domains(n: int) -> bytes:
+    return "".join(f"phish-{i:04d}.bad-bank.top\n" for i in range(n)).encode()
+
+
+def _manifest(aws: EmbeddedAws, result) -> dict:
+    summary_key = result.output["manifest"].split("/", 3)[3]
+    return json.loads(aws.client("s3").get_object(Bucket=aws.stack.bucket, Key=summary_key)["Body"].read())
+
+
+def test_an_entity_list_keeps_within_guardduty_s_entity_quota() -> None:
+    parameters = {"ActivationPollSeconds": "0"}
+    with EmbeddedAws(regions=("us-east-1",), parameters=parameters, catalogue=_catalogue, retry_sleep=False) as aws:
+        aws.feed_server.set_route("/main.txt", body=_domains(1_200))
+
+        result = aws.run()
+
+        assert result.status == "SUCCEEDED", (result.error, result.cause)
+        (entity,) = _sets(aws, "us-east-1", "threat_entity_set")
+        assert entity["Status"] == "ACTIVE"
+        assert len(_body(aws, entity["Location"]).split()) == 1_000
+        assert _manifest(aws, result)["engine"]["dropped"] == {"domain_over_entry_limit": 200}
+        assert result.output["dropped"] == {"domain_over_entry_limit": 200}
+        over = [json.loads(line) for line in aws.log_lines() if '"ListEntriesOverLimit"' in line]
+        assert [(r["cause"], r["ListEntriesOverLimit"]) for r in over] == [("domain_over_entry_limit", [200.0])]
+
+
+def test_a_cap_raised_past_the_quota_puts_the_entity_list_in_error() -> None:
+    # why the cap exists: the embedded GuardDuty holds threat entity sets to the quota page's 1,000 entries
+    parameters = {"ActivationPollSeconds": "0", "MaxEntitiesPerList": "5000"}
+    with EmbeddedAws(regions=("us-east-1",), parameters=parameters, catalogue=_catalogue, retry_sleep=False) as aws:
+        aws.feed_server.set_route("/main.txt", body=_domains(1_200))
+
+        result = aws.run()
+
+        assert result.status == "FAILED"
+        (entity,) = _sets(aws, "us-east-1", "threat_entity_set")
+        assert entity["Status"] == "ERROR"

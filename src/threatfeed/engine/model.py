@@ -19,6 +19,11 @@ FORMATS = ("auto", "txt", "csv", "stix", "otx", "alienvault", "proofpoint", "fir
 #: GuardDuty's hard limits for one threat list (FACTS.md): 250,000 entries, 35 MB.
 GUARDDUTY_MAX_ENTRIES = 250_000
 GUARDDUTY_MAX_BYTES = 35 * 1024 * 1024
+#: Entities (names, and addresses sent there) per threat entity list: the GuardDuty quotas page lists 1,000,
+#: far below the IP list's 250,000. Publishing more risks the list going to ERROR, which would leave no
+#: domain detection at all; the overflow policy keeps the best 1,000 instead (a setting, should the quota
+#: of an account differ).
+GUARDDUTY_MAX_ENTITIES = 1_000
 
 #: Why /12 is the default minimum prefix length (see :attr:`EngineSettings.min_prefix_len`).
 DEFAULT_MIN_PREFIX_LEN = 12
@@ -62,6 +67,9 @@ class EngineSettings:
     (absence from one body is not a retraction, and a truncated body cannot delist anything); with it, a
     delivered body replaces the feed's contribution, so what the feed stopped listing is delisted at once
     (pair it with a sudden-drop guard). A feed's ``options["replace"]`` (True/False) overrides it.
+
+    ``max_entities_per_list`` caps each threat entity list (:data:`GUARDDUTY_MAX_ENTITIES`) as
+    ``max_entries_per_list`` caps each list of any kind.
     """
 
     now: datetime
@@ -74,6 +82,7 @@ class EngineSettings:
     ip_destination: str = "ip_set"
     allow_list_files: Sequence[bytes] = ()
     replace_delivered: bool = False
+    max_entities_per_list: int = GUARDDUTY_MAX_ENTITIES
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -84,8 +93,8 @@ class EngineSettings:
             raise ValueError(f"days_requested={self.days_requested} must be at least 1")
         if self.ip_destination not in ("ip_set", "entity_set"):
             raise ValueError(f"ip_destination={self.ip_destination!r} must be 'ip_set' or 'entity_set'")
-        if self.max_entries_per_list < 1 or self.max_bytes_per_list < 64:
-            raise ValueError("max_entries_per_list and max_bytes_per_list must be positive")
+        if self.max_entries_per_list < 1 or self.max_bytes_per_list < 64 or self.max_entities_per_list < 1:
+            raise ValueError("max_entries_per_list, max_entities_per_list and max_bytes_per_list must be positive")
 
     def summary(self) -> dict[str, Any]:
         """JSON-safe view for the manifest (allow-list sizes, not contents)."""
@@ -96,6 +105,7 @@ class EngineSettings:
             "allow_list_entries": len(self.allow_list),
             "allow_list_files": len(self.allow_list_files),
             "max_entries_per_list": self.max_entries_per_list,
+            "max_entities_per_list": self.max_entities_per_list,
             "max_bytes_per_list": self.max_bytes_per_list,
             "ip_list_slots": self.ip_list_slots,
             "ip_destination": self.ip_destination,

@@ -5,7 +5,8 @@ set of CIDR blocks (adjacent and contained blocks merge by construction); names 
 listed wildcard dropped, allow-listed names removed.
 
 Overflow policy, when the entries do not fit the lists available (``ip_list_slots`` lists of at most
-``max_entries_per_list`` entries and ``max_bytes_per_list`` bytes; one entity list for names, or
+``max_entries_per_list`` entries and ``max_bytes_per_list`` bytes, entity lists also at most
+``max_entities_per_list`` entries; one entity list for names, or
 ``ip_list_slots`` entity lists for both when ``ip_destination="entity_set"``): every retained indicator has
 a rank ``(feed priority, confidence, last seen)``, the best over the feeds that list it. Whole rank tiers
 are kept from the best down as long as they fit; the first tier that does not fit is kept in part (in
@@ -141,6 +142,10 @@ class _Group:
         self.policy = policy
         self.slots = max(0, slots)
         self.settings = settings
+        #: entries per list: threat entity lists (those holding names) have their own, lower quota
+        self.cap = settings.max_entries_per_list
+        if with_names:
+            self.cap = min(self.cap, settings.max_entities_per_list)
         self._content: dict[int, tuple[Spans, list[str]]] = {}
         self._bound: int | None = None
 
@@ -184,7 +189,7 @@ class _Group:
         """Whether the content fits the group's lists. Decided from counts whenever the byte limit
         cannot bind (every line short enough), which is always the case for IP lists."""
         n = (count_blocks(spans) if entries is None else entries) + len(names)
-        cap = self.settings.max_entries_per_list
+        cap = self.cap
         if n == 0:
             return True
         if n > self.slots * cap:
@@ -200,7 +205,7 @@ class _Group:
         full = count_blocks(spans) + len(names)
         if self.fits(spans, names, full - len(names)):
             return ip_lines(spans) + names, 0, None
-        cause = "entry_limit" if full > self.slots * self.settings.max_entries_per_list else "byte_limit"
+        cause = "entry_limit" if full > self.slots * self.cap else "byte_limit"
         # largest number of whole tiers that fits (binary search; merging can make the count only nearly
         # monotone, but the invariant "lo fits, hi does not" holds throughout)
         lo, hi = 0, len(self.tiers)
@@ -215,7 +220,7 @@ class _Group:
         extra_ip = subtract(next_spans, base_spans)
         extra_names = sorted(set(next_names) - set(base_names))
         n_ip_extra = count_blocks(extra_ip)
-        room = self.slots * self.settings.max_entries_per_list - count_blocks(base_spans) - len(base_names)
+        room = self.slots * self.cap - count_blocks(base_spans) - len(base_names)
 
         def build(k: int) -> tuple[Spans, list[str]]:
             k_ip = min(k, n_ip_extra)
@@ -247,7 +252,7 @@ class _Group:
     def chunk(self, lines: list[str]) -> list[list[str]]:
         """:func:`chunk` with the group's limits and :meth:`line_bound`."""
         longest = self.line_bound()
-        return chunk(lines, self.settings.max_entries_per_list, self.settings.max_bytes_per_list, longest)
+        return chunk(lines, self.cap, self.settings.max_bytes_per_list, longest)
 
 
 def pack(

@@ -180,6 +180,7 @@ def summarize_run(
         "feeds": feeds,
         "regions": regions,
         "failed_regions": failed_regions,
+        "dropped": transform.get("dropped", {}),
         "manifest": f"s3://{manifest['bucket']}/{manifest['key']}" if manifest else None,
     }
     if failure:

@@ -57,6 +57,7 @@ def transform_run(
             replace_delivered=True,
             ip_destination=settings.ip_destination,
             allow_list=settings.allow_list,
+            max_entities_per_list=settings.max_entities_per_list,
         ),
         previous_state=previous_state,
         carry_over=carry_over,
@@ -125,6 +126,7 @@ def transform_run(
         "manifest": manifest_pointer.as_dict(),
         "lists": publishable,
         "feeds": feeds,
+        "dropped": dict(engine.dropped),  # entries the lists' quotas left out, by cause (overflow policy)
     }
 
 
