@@ -115,7 +115,7 @@ def _engine() -> Callable[[bytes], Callable[[], dict[str, object]]]:
                 "accepted": stats.accepted,
                 "rejected": stats.rejected,
                 "entries": sum(lst.entries for lst in result.lists),
-                "dropped": sum(result.dropped.values()),
+                "dropped": dict(result.dropped),
             }
 
         return summary
@@ -225,7 +225,8 @@ def main(argv: list[str]) -> int:
             print(f"{label} walls: {walls} s")
     print(
         f"engine: {engine['accepted']:,} lines accepted, {engine['rejected']:,} rejected, "
-        f"{engine['dropped']:,} entries over the 1 x 250,000 IP list limit (default settings)"
+        "left out by the lists' limits (default settings: one IP list of 250,000, one entity list of 1,000): "
+        + (", ".join(f"{n:,} {cause}" for cause, n in sorted(engine["dropped"].items())) or "nothing")
     )
     speedup = naive["wall"] / engine["wall"]
     peak_mb, naive_mb = engine["peak_max"] / mb, naive["peak_max"] / mb
