@@ -14,6 +14,7 @@ from operator import add, sub
 from socket import inet_aton
 from unittest import mock
 
+import pytest
 from engine_helpers import NOW, settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -348,3 +349,9 @@ def test_decoded_state_sums_back_to_the_intervals():
         pairs.byteswap()
     ends = list(accumulate(map(add, pairs[0::2], pairs[1::2])))
     assert list(zip(map(sub, ends, pairs[1::2]), ends, strict=True)) == list(spans.pairs())
+
+
+def test_a_state_that_runs_past_the_address_space_is_refused():
+    raw = b"".join(x.to_bytes(4, "big") for x in (0xFFFFFFF0, 5, 20, 1))  # second interval ends past 2**32
+    with pytest.raises(ValueError, match="corrupt"):
+        decode_spans(base64.b64encode(zlib.compress(raw)).decode("ascii"))

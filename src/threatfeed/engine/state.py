@@ -139,6 +139,8 @@ def decode_spans(text: str) -> Spans:
     gaps, sizes = pairs[0::2], pairs[1::2]
     # end[i] = end[i-1] + gap[i] + size[i]; start[i] = end[i] - size[i]
     ends = np.cumsum(gaps + sizes)
+    if len(ends) and int(ends[-1]) > 0xFFFFFFFF:
+        raise ValueError("engine state: an address set runs past 255.255.255.255; the state object is corrupt")
     return Spans(to_array(ends - sizes), to_array(ends))
 
 
