@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from threatfeed.errors import ConfigError
 
 DEFAULT_DAYS_REQUESTED = 7
+#: GuardDuty's quota of entries per threat entity list (the engine's ``GUARDDUTY_MAX_ENTITIES``; not imported
+#: from there: every function reads this module, only the transform function ships the engine's NumPy).
+DEFAULT_MAX_ENTITIES_PER_LIST = 1_000
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class Settings:
     ip_destination: str = "ip_set"
     allow_list: tuple[str, ...] = ()
     publish_allow_list: bool = False
-    max_entities_per_list: int = 1_000
+    max_entities_per_list: int = DEFAULT_MAX_ENTITIES_PER_LIST
 
     @property
     def owner_tag_value(self) -> str:
@@ -73,7 +76,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ip_destination=_choice(env, "THREATFEED_IP_DESTINATION", ("ip_set", "entity_set")),
         allow_list=tuple(v.strip() for v in env.get("THREATFEED_ALLOW_LIST", "").split(",") if v.strip()),
         publish_allow_list=env.get("THREATFEED_PUBLISH_ALLOW_LIST", "").lower() == "true",
-        max_entities_per_list=_int_in_range(env, "THREATFEED_MAX_ENTITIES_PER_LIST", 1_000, 1, 250_000),
+        max_entities_per_list=_int_in_range(
+            env, "THREATFEED_MAX_ENTITIES_PER_LIST", DEFAULT_MAX_ENTITIES_PER_LIST, 1, 250_000
+        ),
     )
 
 

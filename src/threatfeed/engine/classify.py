@@ -39,7 +39,6 @@ from threatfeed.engine.spans import (
     from_bounds,
     from_keys,
     key_bounds,
-    subtract,
     sweep_sorted,
     view,
 )
@@ -103,12 +102,6 @@ def without(values: Sequence[Any], positions: list[int]) -> list[Any]:
 def packed_ints(packed: list[bytes]) -> np.ndarray:
     """``inet_aton`` results -> the addresses (``uint32``)."""
     return np.frombuffer(b"".join(packed), dtype=">u4").astype(np.uint32)
-
-
-def _count_inside(ordered: np.ndarray, spans: Spans) -> int:
-    """How many entries of the sorted ``ordered`` fall inside ``spans``."""
-    inside = np.searchsorted(ordered, view(spans.ends), "right") - np.searchsorted(ordered, view(spans.starts))
-    return int(inside.sum())
 
 
 def _inside(values: np.ndarray, spans: Spans) -> np.ndarray:
@@ -179,18 +172,17 @@ class Collector:
         """Sort the bulk addresses, cut out and count those inside bogons or the allow-list."""
         ordered = np.sort(np.concatenate([batch[0] for batch in self.quad_batches]))
         p = self.policy
-        found = {
-            R.BOGON: _count_inside(ordered, p.bogons),
-            R.ALLOW_LISTED: _count_inside(ordered, subtract(p.allow, p.bogons)) if p.allow else 0,
-        }
-        total = sum(found.values())
+        blocked = _inside(ordered, p.blocked)
+        total = int(blocked.sum())
         if total:
+            bogons = int(_inside(ordered[blocked], p.bogons).sum())
+            found = {R.BOGON: bogons, R.ALLOW_LISTED: total - bogons}
             self.accepted -= total
             self.ipv4 -= total
             for reason, n in found.items():
                 self.tally.add_count(reason, n)
             self._sample_inside({r: min(n, R.SAMPLES_PER_REASON) for r, n in found.items() if n})
-            ordered = ordered[~_inside(ordered, p.blocked)]
+            ordered = ordered[~blocked]
         return ordered
 
     def _sample_inside(self, wanted: dict[str, int]) -> None:

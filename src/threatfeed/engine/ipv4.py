@@ -36,13 +36,6 @@ def to_text(value: int) -> str:
     return inet_ntoa(value.to_bytes(4, "big"))
 
 
-def block_text(network: int, prefix: int) -> str:
-    """One list entry: a bare address for a /32 (the form every GuardDuty example uses), else CIDR."""
-    if prefix == 32:
-        return inet_ntoa(network.to_bytes(4, "big"))
-    return f"{inet_ntoa(network.to_bytes(4, 'big'))}/{prefix}"
-
-
 def judge_quad(text: str) -> tuple[int | None, str | None]:
     """``(address, None)`` for a valid dotted quad, ``(None, reason)`` otherwise; ``text`` matched
     :data:`LOOSE_QUAD`."""
@@ -77,9 +70,10 @@ _SUFFIX_BYTES = np.array([list((f"/{p}" if p < 32 else "").encode().ljust(3, b"\
 
 
 def block_texts(networks: np.ndarray, prefixes: np.ndarray) -> list[str]:
-    """:func:`block_text` for many blocks at once: each entry is laid out in a fixed-width row (octets and
-    suffix padded), every row is filled column by column from the lookup tables above, and dropping the
-    padding leaves the entries separated by newlines: no Python object per entry until the final split."""
+    """List entries for CIDR blocks: a bare address for a /32 (the form every GuardDuty example uses), else
+    ``network/prefix``. Each entry is laid out in a fixed-width row (octets and suffix padded), every row is
+    filled column by column from the lookup tables above, and dropping the padding leaves the entries
+    separated by newlines: no Python object per entry until the final split."""
     n = len(networks)
     if not n:
         return []
