@@ -11,8 +11,6 @@ from embedded_aws.runtime import EmbeddedAws
 
 @pytest.fixture
 def embedded() -> Iterator[EmbeddedAws]:
-    """The whole stack on moto over two Regions, Retry back-off made instant, polling every 0 s."""
-    with EmbeddedAws(
-        regions=("us-east-1", "eu-west-1"), parameters={"ActivationPollSeconds": "0"}, retry_sleep=False
-    ) as aws:
+    """The whole stack on moto over two Regions, as template.yaml deploys it; waits take simulated time."""
+    with EmbeddedAws(regions=("us-east-1", "eu-west-1"), retry_sleep=False) as aws:
         yield aws

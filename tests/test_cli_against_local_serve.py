@@ -14,7 +14,7 @@ from embedded_aws.runtime import EmbeddedAws
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[EmbeddedAws, str]]:
-    with EmbeddedAws(parameters={"ActivationPollSeconds": "0"}, retry_sleep=False) as aws:
+    with EmbeddedAws(retry_sleep=False) as aws:
         yield aws, aws.serve(port=0)
 
 

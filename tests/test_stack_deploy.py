@@ -67,7 +67,7 @@ PARAMETERS = {
     "DaysRequested": "9",
     "Regions": "us-east-1,eu-west-1",
     "RegionConcurrency": "3",
-    "ActivationPollSeconds": "2",
+    "ActivationPollSeconds": "30",
     "NotificationEmail": "soc@example.com",
 }
 
@@ -342,8 +342,8 @@ def test_state_machine_is_executable_with_substitutions_resolved(stack: Deployed
     assert stack.substitutions["NotificationTopicArn"] == stack.topic_arn
     assert stack.substitutions["FeedConcurrency"] == "4"
     assert stack.substitutions["RegionConcurrency"] == "3"
-    assert stack.substitutions["ActivationPollSeconds"] == "2"
-    assert stack.substitutions["ActivationPollAttempts"] == "15"
+    assert stack.substitutions["ActivationPollSeconds"] == "30"
+    assert stack.substitutions["ActivationPollAttempts"] == "45"
 
 
 def test_echo_execution_runs_in_moto_with_every_substitution(echo_stack: DeployedStack) -> None:
@@ -364,7 +364,7 @@ def test_echo_execution_runs_in_moto_with_every_substitution(echo_stack: Deploye
         echo_stack.functions[f"{n}Function"].arn for n in ("Plan", "Fetch", "Transform", "Publish")
     ]
     assert output["topic"] == echo_stack.topic_arn
-    assert output["numbers"] == [4, 4, 60, 15]
+    assert output["numbers"] == [4, 4, 120, 45]
 
 
 # --------------------------------------------------------------------------- pieces

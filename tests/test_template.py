@@ -322,14 +322,18 @@ def test_parameters(template: dict[str, Any]) -> None:
         "DaysRequested": (7, 1, 30),
         "Frequency": (6, 1, 29),
         "RegionConcurrency": (4, 1, 40),
-        "ActivationPollSeconds": (60, None, None),
-        "ActivationPollAttempts": (15, None, None),
+        "ActivationPollSeconds": (120, 10, 3600),
+        "ActivationPollAttempts": (45, 1, 500),
     }
     for name, (default, low, high) in expected.items():
         assert params[name]["Type"] == "Number"
         assert params[name]["Default"] == default
         if low is not None:
             assert (params[name]["MinValue"], params[name]["MaxValue"]) == (low, high)
+    # GuardDuty takes up to 40 minutes to settle a change and accepts none meanwhile: the default polling must
+    # cover waiting out a change in progress and then this run's own activation.
+    budget = params["ActivationPollSeconds"]["Default"] * params["ActivationPollAttempts"]["Default"]
+    assert budget >= 2 * 40 * 60
     regions = re.compile(params["Regions"]["AllowedPattern"])
     assert params["Regions"]["Default"] == ""
     for ok in ("", "us-east-1", "us-east-1,eu-west-1,ap-southeast-2", "us-gov-west-1"):

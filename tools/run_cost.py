@@ -38,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
 
     with EmbeddedAws(
         regions=REGIONS[: args.regions],
-        parameters={"ActivationPollSeconds": "0"},
         catalogue=catalogue,
         retry_sleep=False,
     ) as aws:

@@ -29,12 +29,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     elif action == "check":
         region = event["region"]
+        store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))
         result = check_region(
             client("guardduty", region),
+            store,
             region,
-            settings.stack_name,
+            event["run"],
+            event["specs"],
             event["lists"],
             int(event.get("checks", 0)),
+            stack_name=settings.stack_name,
         )
     elif action == "summarize":
         store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))

@@ -133,7 +133,6 @@ class EmbeddedAws:
             "PublicKey": DEMO_PUBLIC_KEY,
             "PrivateKey": DEMO_PRIVATE_KEY,
             "Regions": ",".join(self.regions),
-            "ActivationPollSeconds": "1",
             **(parameters or {}),
         }
         self._catalogue = catalogue
@@ -169,8 +168,8 @@ class EmbeddedAws:
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         reset_clients()
         self._stack.callback(reset_clients)
+        self._stack.enter_context(simulated_waits())
         if not self._retry_sleep:
-            self._stack.enter_context(_no_retry_sleep())
             self._stack.enter_context(_instant_http_retries())
 
         self.feed_server = self._stack.enter_context(
@@ -344,18 +343,30 @@ def _instant_http_retries() -> Iterator[None]:
 
 
 @contextmanager
-def _no_retry_sleep() -> Iterator[None]:
-    """Make the ASL interpreter's Retry back-off instant (tests): moto really sleeps between attempts.
+def simulated_waits() -> Iterator[None]:
+    """The interpreter's Wait states and Retry back-off advance the simulated clock instead of sleeping.
 
-    Only the retrier module's view of ``time`` is replaced, never the process-wide ``time.sleep``.
+    Where AWS takes minutes (GuardDuty activating a list), the embedded AWS takes simulated minutes
+    (:mod:`embedded_aws.clock`): a run waits exactly as long as its state machine says, in simulated time, and
+    a state machine that does not wait long enough sees the list still ``ACTIVATING``. Only moto's Wait
+    function and the retrier module's view of ``time`` are replaced, never the process-wide ``time.sleep``.
     """
     import types
 
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
-    original = retrier_decl.time
-    retrier_decl.time = types.SimpleNamespace(sleep=lambda seconds: None)  # type: ignore[assignment]
+    from embedded_aws.clock import clock
+
+    def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        clock.sleep(wait_seconds)
+
+    original_time = retrier_decl.time
+    original_wait = WaitFunction._wait_interval
+    retrier_decl.time = types.SimpleNamespace(sleep=clock.sleep)  # type: ignore[assignment]
+    WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
     try:
         yield
     finally:
-        retrier_decl.time = original  # type: ignore[assignment]
+        retrier_decl.time = original_time  # type: ignore[assignment]
+        WaitFunction._wait_interval = original_wait  # type: ignore[method-assign]

@@ -99,7 +99,7 @@ def run_scenario(path: Path, *, retry_sleep: bool = False) -> Iterator[dict[str,
     base = path.parent
     regions = scenario.get("regions") or ["us-east-1"]
     first_feeds = scenario["runs"][0]["feeds"]
-    parameters = {"ActivationPollSeconds": "0", **scenario.get("parameters", {})}
+    parameters = dict(scenario.get("parameters", {}))
     with EmbeddedAws(
         regions=regions,
         parameters=parameters,

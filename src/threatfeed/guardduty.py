@@ -14,7 +14,7 @@ from typing import Any
 
 from threatfeed.aws import aws_errors, error_code
 from threatfeed.config import OWNER_TAG_KEY
-from threatfeed.errors import AwsThrottled, ListRejected
+from threatfeed.errors import ListRejected
 
 BUSY_STATES = frozenset({"ACTIVATING", "DEACTIVATING", "DELETE_PENDING"})
 """GuardDuty refuses any change to a list in these states."""
@@ -131,6 +131,7 @@ class ListState:
     action: str = "none"
     error: str | None = None
     entries: int | None = None
+    superseded_by: str | None = None  # the newer run that published this list (action "superseded")
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if v is not None}
@@ -195,8 +196,16 @@ class GuardDutyLists:
                 "that list, or deploy threatfeed under another stack name"
             )
         status = info.get("Status", "")
+        if status == "ACTIVATING" and info.get("Location") == location:
+            # Already activating this very content (an earlier attempt of this run, or a run with the same
+            # lists): nothing to change, the state machine waits for it like for its own activation.
+            return _state(spec, api, set_id, status, location, "activating")
         if status in BUSY_STATES:
-            raise AwsThrottled(f"{what} is {status}; GuardDuty allows no change until it settles, retrying")
+            # GuardDuty refuses any change for the minutes this takes (up to 40): the state machine waits and
+            # tries again (CheckLists), instead of failing the Region after a few quick retries.
+            waiting = _state(spec, api, set_id, status, location, "waiting")
+            waiting.error = None
+            return waiting
         if info.get("Location") == location and status == "ACTIVE" and not force:
             return _state(spec, api, set_id, status, location, "unchanged")
         try:
@@ -223,13 +232,23 @@ class GuardDutyLists:
         info = self._get(api, state["id"])
         current = ListState(**{**state, "status": info.get("Status", "UNKNOWN")})
         if current.status == "ERROR":
-            details = info.get("ErrorDetails") or {}
-            current.error = f"GuardDuty put {api.set_type} {state['name']!r} in {self.region} into ERROR" + (
-                f": {details.get('ErrorCode', '')} {details.get('ErrorMessage', '')}".rstrip()
-                if details
-                else "; GuardDuty gives no detail for IP lists: check the object at " + state["location"]
-            )
+            current.error = error_message(api, state["name"], self.region, info, state["location"])
         return current
+
+
+def error_message(api: SetApi, name: str, region: str, info: dict[str, Any], location: str) -> str:
+    """Why a list is in ERROR, in GuardDuty's words where it gives any.
+
+    ``Get*EntitySet`` returns ``ErrorDetails`` as a plain string (botocore's model); ``GetThreatIntelSet``
+    returns none, so for IP lists the message says where to look instead.
+    """
+    details = info.get("ErrorDetails")
+    head = f"GuardDuty put {api.set_type} {name!r} in {region} into ERROR"
+    if isinstance(details, str) and details.strip():
+        return f"{head}: {details.strip()}"
+    if isinstance(details, dict) and details:  # not botocore's shape, but never lose what GuardDuty said
+        return f"{head}: " + " ".join(str(v) for v in details.values())
+    return f"{head}; GuardDuty gives no detail for this kind of list: check the object at {location}"
 
 
 def _state(spec: dict[str, Any], api: SetApi, set_id: str, status: str, location: str, action: str) -> ListState:

@@ -78,8 +78,10 @@ def error_code(info: pytest.ExceptionInfo[ClientError]) -> str:
 
 @pytest.fixture(autouse=True)
 def _defaults() -> Iterator[None]:
+    """These tests are about shapes and rules: transitions resolve on the next read unless a test says otherwise
+    (the default, 15 simulated minutes, has its own test)."""
     guardduty.install()
-    guardduty.reset_activation_settings()
+    guardduty.configure_activation(delay_seconds=0, hold_reads=0)
     yield
     guardduty.reset_activation_settings()
 
@@ -180,6 +182,20 @@ def test_activation_delay(gd: Any, detector: str, location: str) -> None:
         set_id = THREAT_INTEL.create(gd, detector, Name="tf", Location=location, Activate=True)
     assert THREAT_INTEL.status(gd, detector, set_id) == "ACTIVATING"
     time.sleep(0.06)
+    assert THREAT_INTEL.status(gd, detector, set_id) == "ACTIVE"
+
+
+def test_by_default_a_list_activates_in_fifteen_simulated_minutes(gd: Any, detector: str, location: str) -> None:
+    from embedded_aws.clock import clock
+
+    guardduty.reset_activation_settings()
+    set_id = THREAT_INTEL.create(gd, detector, Name="tf", Location=location, Activate=True)
+    clock.advance(14 * 60)
+    assert THREAT_INTEL.status(gd, detector, set_id) == "ACTIVATING"
+    with pytest.raises(ClientError) as refused:  # and GuardDuty refuses any change meanwhile
+        THREAT_INTEL.update(gd, detector, set_id, Activate=True)
+    assert refused.value.response["Error"]["Code"] == "BadRequestException"
+    clock.advance(61)
     assert THREAT_INTEL.status(gd, detector, set_id) == "ACTIVE"
 
 

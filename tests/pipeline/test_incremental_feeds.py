@@ -62,7 +62,7 @@ def taxii_run() -> Iterator[tuple[EmbeddedAws, FakeTaxii]]:
         }
         return {"feeds": [feed]}
 
-    with EmbeddedAws(parameters={"ActivationPollSeconds": "0"}, retry_sleep=False, catalogue=catalogue) as aws:
+    with EmbeddedAws(retry_sleep=False, catalogue=catalogue) as aws:
         aws.client("secretsmanager").create_secret(
             Name=secret, SecretString=json.dumps({"username": USER, "password": PASSWORD})
         )

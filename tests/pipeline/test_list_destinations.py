@@ -29,7 +29,6 @@ def _body(aws: EmbeddedAws, location: str) -> str:
 
 def test_ips_can_go_to_the_entity_list_and_the_allow_list_to_the_trusted_list() -> None:
     parameters = {
-        "ActivationPollSeconds": "0",
         "IpListType": "ThreatEntitySet",
         "AllowList": "45.10.0.7,good-corp.io",
         "PublishAllowList": "true",
@@ -63,7 +62,7 @@ def _manifest(aws: EmbeddedAws, result) -> dict:
 
 
 def test_an_entity_list_keeps_within_guardduty_s_entity_quota() -> None:
-    parameters = {"ActivationPollSeconds": "0"}
+    parameters: dict[str, str] = {}
     with EmbeddedAws(regions=("us-east-1",), parameters=parameters, catalogue=_catalogue, retry_sleep=False) as aws:
         aws.feed_server.set_route("/main.txt", body=_domains(1_200))
 
@@ -81,7 +80,7 @@ def test_an_entity_list_keeps_within_guardduty_s_entity_quota() -> None:
 
 def test_a_cap_raised_past_the_quota_puts_the_entity_list_in_error() -> None:
     # why the cap exists: the embedded GuardDuty holds threat entity sets to the quota page's 1,000 entries
-    parameters = {"ActivationPollSeconds": "0", "MaxEntitiesPerList": "5000"}
+    parameters = {"MaxEntitiesPerList": "5000"}
     with EmbeddedAws(regions=("us-east-1",), parameters=parameters, catalogue=_catalogue, retry_sleep=False) as aws:
         aws.feed_server.set_route("/main.txt", body=_domains(1_200))
 

@@ -42,7 +42,6 @@ def one_feed() -> Iterator[EmbeddedAws]:
 
     with EmbeddedAws(
         regions=("us-east-1", "eu-west-1"),
-        parameters={"ActivationPollSeconds": "0"},
         catalogue=catalogue,
         retry_sleep=False,
     ) as aws:
@@ -136,7 +135,7 @@ def test_two_executions_at_once_never_leave_an_older_list_over_a_newer_one(one_f
 
 def test_secrets_appear_in_no_log_no_history_event_and_no_s3_object() -> None:
     with EmbeddedAws(
-        parameters={"ActivationPollSeconds": "0", "PublicKey": PUBLIC_KEY, "PrivateKey": PRIVATE_KEY},
+        parameters={"PublicKey": PUBLIC_KEY, "PrivateKey": PRIVATE_KEY},
         retry_sleep=False,
     ) as aws:
         good = aws.run()
@@ -192,7 +191,7 @@ def test_failed_regions_up_to_the_tolerated_number_do_not_fail_the_run() -> None
     def catalogue(server, _secret):
         return {"feeds": [{"name": "main", "type": "http_list", "url": server.url("/main.txt"), "format": "txt"}]}
 
-    parameters = {"ActivationPollSeconds": "0", "ToleratedRegionFailures": "1"}
+    parameters = {"ToleratedRegionFailures": "1"}
     with EmbeddedAws(parameters=parameters, catalogue=catalogue, retry_sleep=False) as aws:
         aws.feed_server.set_route("/main.txt", body=big_blocklist(10))
         with guardduty.forced_error("eu-west-1", "not a valid list"):

@@ -23,11 +23,14 @@ Status lifecycle. ``Activate=True`` (on create or update) moves a set to ``ACTIV
 active (or failed) set moves it to ``DEACTIVATING``; delete moves it to ``DELETE_PENDING``. A transitional state
 resolves when the set is *observed* (``Get*`` of that set, or ``List*`` of its kind) once both conditions hold:
 
-* ``activation_settings.delay_seconds`` have passed since the transition began (default 0), and
+* ``activation_settings.delay_seconds`` have passed since the transition began, on the embedded AWS's
+  simulated clock (:mod:`embedded_aws.clock`; default ``TRANSITION_SECONDS``, 15 minutes: GuardDuty documents
+  "about 15 minutes, up to 40"; the state machine's Wait states advance that clock instead of sleeping), and
 * the transition has been held for ``activation_settings.hold_reads`` ``Get*`` calls (default 0). Each ``Get*``
   while held uses up one; ``List*`` never does (and never resolves a held set).
 
-So with the defaults the next ``Get*``/``List*`` resolves it. ``ACTIVATING`` resolves to ``ACTIVE`` or ``ERROR``
+So with the defaults a list is ``ACTIVATING`` for 15 simulated minutes, and tests that are about something else
+use ``activation(delay_seconds=0)``. ``ACTIVATING`` resolves to ``ACTIVE`` or ``ERROR``
 after reading the list from moto's S3 backend (see :func:`check_list_object`), ``DEACTIVATING`` to ``INACTIVE``,
 ``DELETE_PENDING`` to ``DELETED``: the set then leaves ``List*``, the quotas and the name check (until then it
 still counts), and ``Get*`` keeps answering with status ``DELETED``. No update or delete is accepted while a set
@@ -55,6 +58,8 @@ from moto.core.base_backend import BackendDict, BaseBackend
 from moto.core.exceptions import JsonRESTError
 from moto.moto_api._internal import mock_random
 from moto.utilities.utils import get_partition
+
+from embedded_aws.clock import clock
 
 # --- limits (module-level so tests can patch them) ----------------------------------------------------------------
 
@@ -88,11 +93,15 @@ TRANSITIONAL = frozenset({ACTIVATING, DEACTIVATING, DELETE_PENDING})
 # --- activation settings ------------------------------------------------------------------------------------------
 
 
+TRANSITION_SECONDS = 15 * 60.0
+"""Default length of ACTIVATING, DEACTIVATING and DELETE_PENDING: GuardDuty's "about 15 minutes"."""
+
+
 @dataclass
 class ActivationSettings:
-    """How long transitional states last. Read when a transition begins."""
+    """How long transitional states last (simulated seconds). Read when a transition begins."""
 
-    delay_seconds: float = 0.0
+    delay_seconds: float = TRANSITION_SECONDS
     hold_reads: int = 0
 
 
@@ -112,7 +121,7 @@ def configure_activation(*, delay_seconds: float | None = None, hold_reads: int 
 
 
 def reset_activation_settings() -> None:
-    configure_activation(delay_seconds=0.0, hold_reads=0)
+    configure_activation(delay_seconds=TRANSITION_SECONDS, hold_reads=0)
 
 
 @contextlib.contextmanager
@@ -622,7 +631,7 @@ class GuardDutyListsBackend(BaseBackend):
         lst.error_details = None
         lst.pending = Transition(
             target=target,
-            not_before=time.monotonic() + activation_settings.delay_seconds,
+            not_before=clock.now() + activation_settings.delay_seconds,
             holds_left=activation_settings.hold_reads,
         )
 
@@ -634,7 +643,7 @@ class GuardDutyListsBackend(BaseBackend):
             if get:
                 pending.holds_left -= 1
             return
-        if time.monotonic() < pending.not_before:
+        if clock.now() < pending.not_before:
             return
         lst.pending = None
         if pending.target == ACTIVE:

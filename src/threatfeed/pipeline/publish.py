@@ -42,7 +42,8 @@ def publish_region(
                     state = target.current(spec)
                     state.action = "superseded"
                     state.error = None
-                    states.append({**state.as_dict(), "superseded_by": pointer.get("run")})
+                    state.superseded_by = pointer.get("run")
+                    states.append(state.as_dict())
                     continue
                 state = target.publish(spec, force=bool(run.get("force")), run_id=run["id"])
                 store.put_json(
@@ -58,18 +59,38 @@ def publish_region(
 
 
 def check_region(
-    gd: Any, region: str, stack_name: str, lists: Sequence[Mapping[str, Any]], checks: int
+    gd: Any,
+    store: Store,
+    region: str,
+    run: Mapping[str, Any],
+    specs: Sequence[Mapping[str, Any]],
+    lists: Sequence[Mapping[str, Any]],
+    checks: int,
+    *,
+    stack_name: str,
+    now: float | None = None,
 ) -> dict[str, Any]:
-    """Read the status of the lists published in ``region`` (one step of the Wait/Choice loop)."""
+    """One step of the Wait/Choice loop: read the status of the lists published in ``region``, and publish
+    those that were ``waiting`` for GuardDuty to finish a change in progress (``specs`` are the run's lists)."""
+    waiting = {item["name"] for item in lists if item.get("action") == "waiting"}
+    retried: dict[str, dict[str, Any]] = {}
+    if waiting:
+        again = publish_region(
+            gd, store, region, run, [spec for spec in specs if spec["name"] in waiting], stack_name=stack_name, now=now
+        )
+        retried = {item["name"]: item for item in again["lists"]}
     target = GuardDutyLists(gd, region, stack_name)
-    states = [target.refresh(dict(state)).as_dict() for state in lists]
+    states = [
+        retried[item["name"]] if item["name"] in retried else target.refresh(dict(item)).as_dict() for item in lists
+    ]
     return _region_result(region, target.detector_id, states, checks=checks)
 
 
 def _region_result(region: str, detector_id: str, lists: list[dict[str, Any]], *, checks: int) -> dict[str, Any]:
     own = [item for item in lists if item.get("action") != "superseded"]
     errors = [item["error"] for item in own if item.get("status") == "ERROR"]
-    pending = not errors and any(item.get("status") == "ACTIVATING" for item in own)
+    waiting = [item["name"] for item in own if item.get("action") == "waiting"]
+    pending = not errors and (bool(waiting) or any(item.get("status") == "ACTIVATING" for item in own))
     if errors:
         outcome = "failed"
     elif pending:
@@ -88,6 +109,8 @@ def _region_result(region: str, detector_id: str, lists: list[dict[str, Any]], *
         "checks": checks,
         "lists": lists,
     }
+    if waiting:
+        result["waiting"] = waiting
     if errors:
         result["error"] = "ListInError"
         result["cause"] = "; ".join(errors)
