@@ -10,9 +10,18 @@
 # One artifact = functions/<name>/ (app.py) + src/threatfeed + only the pip packages that function
 # imports, cross-installed for the Lambda runtime (python3.13 on arm64, manylinux wheels only), so the
 # build host's Python (3.11 here) and CPU do not matter and no Docker is needed.
-# Afterwards the artifact's `app` module is imported with nothing but the artifact and the packages the
-# Lambda runtime provides (boto3, botocore, ...) on sys.path: a missing package fails the build here
-# rather than at the first invocation. THREATFEED_SKIP_IMPORT_CHECK=1 skips that check.
+# Afterwards the artifact's `app` module is imported with nothing but the artifact and, after it (as on
+# Lambda, where /var/task comes first), the runtime's own AWS SDK on sys.path: a missing package fails the
+# build here rather than at the first invocation. THREATFEED_SKIP_IMPORT_CHECK=1 skips that check.
+#
+# The AWS SDK: the python3.13 runtime bundles a boto3/botocore whose version "depends on the runtime version
+# and your AWS Region" (Lambda Python docs), and threat/trusted entity sets exist only from botocore 1.40.10
+# (2025-08-14). So every function that calls GuardDuty's list operations ships the SDK pinned in
+# functions/requirements.txt (SDK_PACKAGES in its DEPS_<LogicalId>); the others use the runtime's. The
+# import check proves such an artifact imports botocore from itself and that its GuardDuty model has every
+# operation of threatfeed.guardduty.SET_APIS; tools/check_build.py (make build-check) checks the shipped
+# model again, fails a function whose code makes a GuardDuty client without shipping the SDK, and one that
+# ships it without making one.
 
 # The SAM CLI would otherwise try to send telemetry (this machine has no network; CI output stays clean).
 export SAM_CLI_TELEMETRY ?= 0
@@ -23,17 +32,26 @@ LAMBDA_PLATFORM := manylinux2014_aarch64
 LAMBDA_CONSTRAINTS := $(THREATFEED_ROOT)/functions/requirements.txt
 BUILD_PYTHON ?= $(firstword $(wildcard $(THREATFEED_ROOT)/.venv/bin/python) python3)
 
+# The AWS SDK a function ships when it calls GuardDuty's list operations (see the top of this file): boto3
+# brings botocore, s3transfer, jmespath, python-dateutil, six and urllib3, all pinned in
+# functions/requirements.txt. Its cost, measured for publish: 5.3 -> 27.3 MiB unzipped (Lambda allows 250 MB)
+# and about +0.3 s of cold import (the artifact holds no .pyc, so botocore is compiled at every cold start,
+# where the runtime's comes precompiled), against calling an SDK of unknown age.
+SDK_PACKAGES := boto3
+
 # Top-level pip packages each function imports; versions (transitive ones too) come from
 # functions/requirements.txt. Add a package here when a function starts importing it.
 # wrapt: aws-xray-sdk's own dependency (see TRACING_PACKAGES).
 DEPS_PlanFunction := aws-lambda-powertools fastjsonschema wrapt
 DEPS_FetchFunction := aws-lambda-powertools requests wrapt
 DEPS_TransformFunction := aws-lambda-powertools idna numpy wrapt
-DEPS_PublishFunction := aws-lambda-powertools wrapt
+# publish: creates, reads, updates and lists GuardDuty threat intel / threat entity / trusted entity sets.
+DEPS_PublishFunction := aws-lambda-powertools wrapt $(SDK_PACKAGES)
 
 # Powertools Tracer (every function has Tracing: Active) needs the X-Ray SDK, which is not in the Lambda
-# runtime. Installed with --no-deps: its other dependency, botocore, is the runtime's (pip would otherwise
-# ship a second botocore in every artifact). The import check imports TRACING_IMPORTS from the artifact.
+# runtime. Installed with --no-deps: its other dependency, botocore, is the runtime's, or the artifact's own
+# where DEPS_<LogicalId> has SDK_PACKAGES (pip would otherwise ship a botocore in every artifact).
+# The import check imports TRACING_IMPORTS from the artifact.
 TRACING_PACKAGES := aws-xray-sdk
 TRACING_IMPORTS := aws_xray_sdk.core
 
@@ -42,7 +60,8 @@ TRACING_IMPORTS := aws_xray_sdk.core
 # artifact has the package (tools/check_build.py then checks the artifact's copy: ELF machine, CPython tag).
 HOST_NATIVE_PACKAGES := numpy
 
-# What the python3.13 Lambda runtime itself provides (not shipped; simulated from the build venv).
+# What the python3.13 Lambda runtime itself provides, at a version of its own (simulated from the build venv,
+# behind the artifact on sys.path, as on Lambda).
 LAMBDA_RUNTIME_PACKAGES := boto3 botocore s3transfer jmespath dateutil six.py urllib3
 
 .PHONY: build build-check build-PlanFunction build-FetchFunction build-TransformFunction build-PublishFunction
@@ -94,6 +113,7 @@ define threatfeed_function
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
 	@if [ "$(THREATFEED_SKIP_IMPORT_CHECK)" != "1" ]; then \
 		THREATFEED_CHECK_IMPORTS="$(TRACING_IMPORTS)" THREATFEED_HOST_NATIVE="$(HOST_NATIVE_PACKAGES)" \
+		THREATFEED_SHIPS_SDK="$(if $(filter $(SDK_PACKAGES),$(DEPS_$(2))),1)" \
 		"$(BUILD_PYTHON)" -I -S -B -c "$$THREATFEED_IMPORT_CHECK" "$(ARTIFACTS_DIR)" \
 			"$$("$(BUILD_PYTHON)" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
 			"$(2)" $(LAMBDA_RUNTIME_PACKAGES); \
@@ -102,7 +122,10 @@ endef
 
 # argv: artifact dir, build venv site-packages, logical ID, runtime-provided package names;
 # env THREATFEED_CHECK_IMPORTS: more modules that must import (those the handlers load lazily);
-# env THREATFEED_HOST_NATIVE: compiled packages taken from the build venv when the artifact has them.
+# env THREATFEED_HOST_NATIVE: compiled packages taken from the build venv when the artifact has them;
+# env THREATFEED_SHIPS_SDK=1: the artifact ships the SDK (SDK_PACKAGES): boto3 and botocore must import from
+# it, not from the runtime behind it, and a GuardDuty client made with them must have every method of
+# threatfeed.guardduty.SET_APIS (what the function calls; missing, Lambda raises AttributeError).
 define THREATFEED_IMPORT_CHECK
 import importlib, os, sys, tempfile, traceback
 artifact, site, logical_id, provided = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
@@ -135,6 +158,23 @@ with tempfile.TemporaryDirectory(prefix="lambda-runtime-") as runtime, tempfile.
     except Exception:
         traceback.print_exc()
         sys.exit(f"build.mk: {logical_id}: importing app from the artifact failed ({artifact}): {hint}")
-print(f"build.mk: {logical_id}: app and threatfeed import from the artifact alone")
+    sdk = ""
+    if os.environ.get("THREATFEED_SHIPS_SDK") == "1":
+        import boto3, botocore
+        from threatfeed.guardduty import SET_APIS
+        for module in (boto3, botocore):
+            if not os.path.realpath(module.__file__).startswith(os.path.realpath(artifact) + os.sep):
+                sys.exit(f"build.mk: {logical_id}: {module.__name__} imports from {module.__file__}, not from the artifact "
+                         f"({artifact}): DEPS_{logical_id} has SDK_PACKAGES, so pip should have installed it there")
+        gd = boto3.session.Session().client("guardduty", region_name="us-east-1")
+        wanted = [getattr(api, kind) for api in SET_APIS.values() for kind in ("create", "get", "list", "update")]
+        missing = ["".join(w.capitalize() for w in name.split("_")) for name in wanted if not hasattr(gd, name)]
+        if missing:
+            sys.exit(f"build.mk: {logical_id}: the botocore it ships ({botocore.__version__}) has no GuardDuty "
+                     f"{', '.join(missing)} (threatfeed.guardduty.SET_APIS calls them): pin boto3 and botocore "
+                     "releases that have them in functions/requirements.txt (entity sets: botocore >= 1.40.10)")
+        sdk = (f"; boto3 {boto3.__version__} and botocore {botocore.__version__} import from it, with all "
+               f"{len(wanted)} GuardDuty operations of SET_APIS")
+print(f"build.mk: {logical_id}: app and threatfeed import from the artifact alone{sdk}")
 endef
 export THREATFEED_IMPORT_CHECK

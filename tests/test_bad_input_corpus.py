@@ -64,7 +64,6 @@ PREVIOUS_RUN = NOW - timedelta(days=1)
 SETTINGS = Settings(
     bucket="corpus-bucket",
     stack_name="corpus",
-    catalogue_parameter="/corpus/catalogue",
     regions=("us-east-1",),
     days_requested=7,
     allow_http_loopback=True,

@@ -162,11 +162,11 @@ def test_outputs_and_named_resources(stack: DeployedStack) -> None:
         "DataBucketName",
         "StateMachineArn",
         "NotificationTopicArn",
-        "CatalogueParameterName",
+        "CatalogueLocation",
         "IsightSecretArn",
         "DashboardName",
     }
-    assert stack.catalogue_parameter == "/threatfeed/tf-test/catalogue"
+    assert stack.catalogue_location == f"s3://{stack.bucket}/config/catalogue.json"
     assert ":secret:threatfeed/tf-test/isight" in stack.secret_arn
     assert stack.topic_arn.startswith("arn:aws:sns:us-east-1:")
     assert stack.state_machine_arn.startswith("arn:aws:states:us-east-1:")
@@ -190,7 +190,8 @@ def test_functions_carry_the_resolved_environment(stack: DeployedStack) -> None:
         assert info.environment["POWERTOOLS_METRICS_NAMESPACE"] == "threatfeed"
         assert info.tracing == "Active"
     plan = stack.function("plan").environment
-    assert plan["THREATFEED_CATALOGUE_PARAMETER"] == stack.catalogue_parameter
+    assert plan["THREATFEED_ISIGHT_SECRET"] == stack.secret_arn
+    assert plan["THREATFEED_ISIGHT_ENABLED"] == "true"
     assert plan["THREATFEED_REGIONS"] == "us-east-1,eu-west-1"
     assert plan["THREATFEED_DAYS_REQUESTED"] == "9"
     assert stack.function("fetch").environment["THREATFEED_ALLOW_HTTP_LOOPBACK"] == "false"
@@ -198,17 +199,10 @@ def test_functions_carry_the_resolved_environment(stack: DeployedStack) -> None:
 
 
 def test_catalogue_secret_and_bucket_as_deployed(stack: DeployedStack, echo_stack: DeployedStack) -> None:
-    catalogue = json.loads(client("ssm").get_parameter(Name=stack.catalogue_parameter)["Parameter"]["Value"])
-    feeds = {f["name"]: f for f in catalogue["feeds"]}
-    assert feeds["isight"]["secret"] == stack.secret_arn
-    assert feeds["isight"]["enabled"] is True
-    assert feeds["isight"]["options"] == {"days_requested": 9}
-    assert feeds["feodo"]["enabled"] is True
     secret = client("secretsmanager").get_secret_value(SecretId=stack.secret_arn)["SecretString"]
     assert json.loads(secret) == {"public_key": "public-key", "private_key": "private-key-0123"}
-    # no keys: the iSIGHT feed is disabled, its secret still exists
-    other = client("ssm", "eu-west-1").get_parameter(Name=echo_stack.catalogue_parameter)["Parameter"]["Value"]
-    assert {f["name"]: f for f in json.loads(other)["feeds"]}["isight"]["enabled"] is False
+    # no keys: the plan will not run the iSIGHT feed, its secret still exists
+    assert echo_stack.function("plan").environment["THREATFEED_ISIGHT_ENABLED"] == "false"
 
     s3 = client("s3")
     assert s3.get_bucket_versioning(Bucket=stack.bucket)["Status"] == "Enabled"
@@ -218,7 +212,9 @@ def test_catalogue_secret_and_bucket_as_deployed(stack: DeployedStack, echo_stac
     policy = json.loads(s3.get_bucket_policy(Bucket=stack.bucket)["Policy"])
     assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     rules = s3.get_bucket_lifecycle_configuration(Bucket=stack.bucket)["Rules"]
-    assert {r["ID"] for r in rules} == {"expire-raw-bodies", "expire-old-versions"}
+    assert {r["ID"] for r in rules} == {"expire-raw-bodies", "expire-old-versions", "clean-publish-leases"}
+    leases = next(r for r in rules if r["ID"] == "clean-publish-leases")
+    assert leases["Expiration"] == {"ExpiredObjectDeleteMarker": True}
 
 
 def test_tls_only_policy_lets_the_embedded_aws_in(stack: DeployedStack) -> None:

@@ -239,7 +239,10 @@ def test_environment_follows_architecture_md(template: dict[str, Any]) -> None:
         env = environment(template, logical_id)
         expected = {name for name, users in table.items() if folder in users}
         assert set(env) == expected, f"{logical_id}: {sorted(set(env) ^ expected)}"
-    assert environment(template, "PlanFunction")["THREATFEED_CATALOGUE_PARAMETER"] == {"Ref": "CatalogueParameter"}
+    assert environment(template, "PlanFunction")["THREATFEED_ISIGHT_SECRET"] == {"Ref": "IsightSecret"}
+    assert environment(template, "PlanFunction")["THREATFEED_ISIGHT_ENABLED"] == {
+        "Fn::If": ["IsightKeysGiven", "true", "false"]
+    }
     assert environment(template, "PlanFunction")["THREATFEED_REGIONS"] == {"Ref": "Regions"}
     assert environment(template, "FetchFunction")["THREATFEED_ALLOW_HTTP_LOOPBACK"] == "false"
     assert environment(template, "FetchFunction")["THREATFEED_BUCKET"] == {"Ref": "DataBucket"}
@@ -291,29 +294,11 @@ def test_isight_keys_are_secret_and_optional(template: dict[str, Any], resources
     assert "PublicKey" not in outputs_text and "PrivateKey" not in outputs_text
 
 
-def render_catalogue(resources: dict[str, Any], *, secret: str, enabled: str, days: str) -> dict[str, Any]:
-    body, variables = resources["CatalogueParameter"]["Properties"]["Value"]["Fn::Sub"]
-    assert variables["IsightEnabled"] == {"Fn::If": ["IsightKeysGiven", "true", "false"]}
-    text = body.replace("${IsightSecret}", secret).replace("${IsightEnabled}", enabled)
-    return json.loads(text.replace("${DaysRequested}", days))
-
-
-def test_catalogue_parameter_holds_the_architecture_catalogue(resources: dict[str, Any]) -> None:
-    props = resources["CatalogueParameter"]["Properties"]
-    assert props["Type"] == "String"
-    for enabled in ("true", "false"):
-        catalogue = render_catalogue(resources, secret="arn:secret", enabled=enabled, days="9")
-        feeds = {f["name"]: f for f in catalogue["feeds"]}
-        assert feeds["isight"] == {
-            "name": "isight",
-            "type": "isight",
-            "url": "https://api.isightpartners.com",
-            "secret": "arn:secret",
-            "format": "fireeye",
-            "enabled": enabled == "true",
-            "options": {"days_requested": 9},
-        }
-        assert feeds["feodo"]["type"] == "http_list" and feeds["feodo"]["enabled"] is True
+def test_the_stack_owns_no_catalogue_so_user_edits_survive_updates(resources: dict[str, Any]) -> None:
+    # A parameter (or object) whose value the stack sets is rewritten by every stack update that changes it, and
+    # an SSM Standard parameter holds 4 KB (about 30 feeds): the catalogue is a bucket object the stack never sets.
+    assert not [r for r in resources.values() if r["Type"] == "AWS::SSM::Parameter"]
+    assert "catalogue" not in json.dumps(resources["DataBucket"]).lower()
 
 
 def test_parameters(template: dict[str, Any]) -> None:
@@ -361,7 +346,7 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert outputs["DataBucketName"]["Value"] == {"Ref": "DataBucket"}
     assert outputs["StateMachineArn"]["Value"] == {"Ref": "ThreatfeedStateMachine"}
     assert outputs["NotificationTopicArn"]["Value"] == {"Ref": "NotificationTopic"}
-    assert outputs["CatalogueParameterName"]["Value"] == {"Ref": "CatalogueParameter"}
+    assert outputs["CatalogueLocation"]["Value"] == {"Fn::Sub": "s3://${DataBucket}/config/catalogue.json"}
     assert outputs["IsightSecretArn"]["Value"] == {"Ref": "IsightSecret"}
     assert outputs["DashboardName"]["Value"] == {"Ref": "Dashboard"}
 
@@ -639,21 +624,25 @@ def test_every_storage_prefix_is_granted(resources: dict[str, Any]) -> None:
     assert {"raw", "lists", "manifests", "state"} <= prefixes
     granted = json.dumps([function_statements(resources, f) for f in FUNCTIONS])
     for prefix in prefixes:
-        assert f"${{DataBucket.Arn}}/{prefix}/*" in granted, f"no function may touch {prefix}/"
+        assert f"${{DataBucket.Arn}}/{prefix}/" in granted, f"no function may touch {prefix}/"
 
 
 def test_least_privilege_per_function(resources: dict[str, Any]) -> None:
     plan = grants(function_statements(resources, "PlanFunction"))
-    assert set(plan) == {"ssm:GetParameter"}
-    assert "parameter${CatalogueParameter}" in plan["ssm:GetParameter"][0]
+    assert set(plan) == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    catalogue = [json.dumps({"Fn::Sub": "${DataBucket.Arn}/config/catalogue.json"})]
+    assert plan["s3:GetObject"] == plan["s3:PutObject"] == catalogue
+    assert plan["s3:ListBucket"] == [json.dumps({"Fn::GetAtt": ["DataBucket", "Arn"]})]
 
     fetch = grants(function_statements(resources, "FetchFunction"))
     assert set(fetch) == {"secretsmanager:GetSecretValue", "s3:PutObject", "s3:GetObject", "s3:ListBucket"}
     assert "secret:threatfeed/${AWS::StackName}/*" in fetch["secretsmanager:GetSecretValue"][0]
     assert fetch["s3:PutObject"] == [json.dumps({"Fn::Sub": "${DataBucket.Arn}/raw/*"})]
     assert fetch["s3:GetObject"] == [json.dumps({"Fn::Sub": "${DataBucket.Arn}/state/cursors/*"})]
-    cursors = [s for s in function_statements(resources, "FetchFunction") if s.get("Action") == "s3:ListBucket"]
-    assert cursors[0]["Condition"] == {"StringLike": {"s3:prefix": "state/cursors/*"}}
+    # Unconditioned: GetObject carries no s3:prefix, and without ListBucket a missing cursor is a 403, not a 404.
+    listing = [s for s in function_statements(resources, "FetchFunction") if s.get("Action") == "s3:ListBucket"]
+    assert fetch["s3:ListBucket"] == [json.dumps({"Fn::GetAtt": ["DataBucket", "Arn"]})]
+    assert "Condition" not in listing[0]
 
     transform_ = grants(function_statements(resources, "TransformFunction"))
     assert set(transform_) == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket"}
@@ -734,7 +723,7 @@ def test_runtime_requirements_are_pinned() -> None:
     assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[A-Za-z0-9_.+-]+", r) for r in requirements), requirements
     names = {r.split("==")[0].lower() for r in requirements}
     assert {"aws-lambda-powertools", "requests"} <= names
-    assert not names & {"boto3", "botocore"}, "the Lambda runtime provides boto3"
+    # boto3/botocore are pinned too: the publish function ships them (tests/test_build_check.py)
 
 
 def test_tracing_sdk_ships_without_a_second_botocore() -> None:

@@ -6,8 +6,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from threatfeed.config import load_settings
-from threatfeed.pipeline.plan import plan_run, read_catalogue
+from threatfeed.aws import client
+from threatfeed.config import load_settings, require
+from threatfeed.pipeline.plan import default_catalogue, load_catalogue, plan_run
+from threatfeed.storage import Store
 
 logger = Logger()
 tracer = Tracer()
@@ -17,6 +19,9 @@ tracer = Tracer()
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = load_settings()
-    plan = plan_run(event, settings, read_catalogue(settings))
+    store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))
+    plan = plan_run(event, settings, load_catalogue(store, default_catalogue(settings)))
     logger.info("run planned", extra={"feeds": plan["run"]["feeds"], "regions": plan["regions"]})
+    for skipped in plan["run"].get("skipped", []):
+        logger.warning(skipped["reason"], extra={"feed": skipped["feed"]})
     return plan

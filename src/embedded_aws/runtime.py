@@ -262,8 +262,14 @@ class EmbeddedAws:
         return boto3.client(service, region_name=region or self.stack_region)
 
     def put_catalogue(self, catalogue: dict[str, Any]) -> None:
-        self.client("ssm").put_parameter(
-            Name=self.stack.catalogue_parameter, Value=json.dumps(catalogue), Type="String", Overwrite=True
+        """Replace the catalogue, as an operator does (``threatfeed feeds import``)."""
+        from threatfeed.storage import CATALOGUE_KEY
+
+        self.client("s3").put_object(
+            Bucket=self.stack.bucket,
+            Key=CATALOGUE_KEY,
+            Body=json.dumps(catalogue).encode(),
+            ContentType="application/json",
         )
 
     def next_name(self, prefix: str = "local") -> str:

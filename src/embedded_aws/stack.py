@@ -57,7 +57,7 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAN
 OUTPUT_BUCKET = "DataBucketName"
 OUTPUT_STATE_MACHINE = "StateMachineArn"
 OUTPUT_TOPIC = "NotificationTopicArn"
-OUTPUT_CATALOGUE = "CatalogueParameterName"
+OUTPUT_CATALOGUE = "CatalogueLocation"
 OUTPUT_SECRET = "IsightSecretArn"
 
 
@@ -109,7 +109,7 @@ class DeployedStack:
     substitutions: dict[str, str]  # DefinitionSubstitutions as resolved
     bucket: str
     topic_arn: str
-    catalogue_parameter: str
+    catalogue_location: str  # s3://bucket/config/catalogue.json
     secret_arn: str
     parameters: dict[str, str]  # the stack's parameter values (NoEcho ones included: it is moto)
     outputs: dict[str, str]  # the template's outputs
@@ -683,7 +683,7 @@ def deploy_stack(
         substitutions=substitutions,
         bucket=_output(outputs, OUTPUT_BUCKET, template_path),
         topic_arn=_output(outputs, OUTPUT_TOPIC, template_path),
-        catalogue_parameter=_output(outputs, OUTPUT_CATALOGUE, template_path),
+        catalogue_location=_output(outputs, OUTPUT_CATALOGUE, template_path),
         secret_arn=_output(outputs, OUTPUT_SECRET, template_path),
         parameters=stack_parameters,
         outputs=outputs,
@@ -848,6 +848,8 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
         api["ID"] = rule["Id"]
     if "ExpirationInDays" in rule:
         api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "ExpiredObjectDeleteMarker" in rule:
+        api["Expiration"] = {"ExpiredObjectDeleteMarker": str(rule["ExpiredObjectDeleteMarker"]).lower() == "true"}
     if "NoncurrentVersionExpiration" in rule:
         api["NoncurrentVersionExpiration"] = {
             "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])

@@ -14,8 +14,11 @@ Field rules:
 * ``name``: 1-64 characters of ``a-z 0-9 - _``, unique (it names S3 keys and log lines);
 * ``type``: a registered feed type (:data:`threatfeed.feeds.FEED_TYPES`);
 * ``url``: ``https://`` with a host, no ``user:password@`` and no secret-looking query parameter
-  (``key``, ``token``, …): credentials belong in the secret. ``http://`` is accepted only to
-  127.0.0.1/localhost, and only where loopback feeds are allowed (the embedded AWS);
+  (``key``, ``token``, …): credentials belong in the secret. The host may not be a non-public IP address
+  (private, loopback, link-local/metadata, …) nor a non-canonical numeric spelling such as ``127.1``
+  (:mod:`threatfeed.netpolicy`; names are checked when the Fetch stage resolves them). Loopback, over
+  ``http://`` or ``https://``, is accepted only where loopback feeds are allowed (the embedded AWS), and
+  never on port 9001 (the Lambda Runtime API);
 * ``format``: a format the engine parses (``auto`` sniffs);
 * ``secret``: a Secrets Manager secret id or ARN (required by some types, e.g. ``isight``);
 * ``enabled``: true or false;
@@ -36,9 +39,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from threatfeed.errors import ConfigError
+from threatfeed.netpolicy import host_problem, is_loopback_host
 
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 MAX_URL_LENGTH = 2048
 #: Largest body cap a catalogue entry may ask for (the engine decompresses up to 200 MB).
 MAX_BODY_CAP = 200 * 1024 * 1024
@@ -107,7 +110,8 @@ def url_problem(url: str, *, allow_http_loopback: bool) -> str | None:
     """Why ``url`` may not be fetched, or ``None`` when it may.
 
     ``https`` with a host is required; ``http`` only to a loopback host and only when
-    ``allow_http_loopback``. URLs with credentials in them are refused.
+    ``allow_http_loopback``. URLs with credentials in them are refused, and so are hosts that are, as
+    written, not public (:func:`threatfeed.netpolicy.host_problem`: IP literals and ``localhost``; no DNS here).
     """
     if not isinstance(url, str) or not url:
         return "the URL is empty"
@@ -134,14 +138,11 @@ def url_problem(url: str, *, allow_http_loopback: bool) -> str | None:
             f"the URL has secret-looking query parameter(s) {', '.join(secret_params)}; credentials never go in "
             "URLs: put them in the feed's secret and send them as a header"
         )
-    if scheme == "http":
-        if host.lower() not in LOOPBACK_HOSTS:
-            return f"http:// to {host} is not allowed; use https://"
-        if not allow_http_loopback:
-            return (
-                "http:// to a loopback address is only allowed on the embedded AWS "
-                "(THREATFEED_ALLOW_HTTP_LOOPBACK=true); use https://"
-            )
+    refused = host_problem(host, parts.port or (443 if scheme == "https" else 80), allow_loopback=allow_http_loopback)
+    if refused is not None:
+        return f"{refused}; {refused.advice}"
+    if scheme == "http" and not is_loopback_host(host):
+        return f"http:// to {host} is not allowed; use https://"
     return None
 
 
@@ -149,10 +150,10 @@ def url_problem(url: str, *, allow_http_loopback: bool) -> str | None:
 def parse_catalogue(text: str, *, allow_http_loopback: bool = True) -> list[FeedEntry]:
     """Parse and validate the catalogue JSON; raise :class:`ConfigError` listing every problem.
 
-    ``allow_http_loopback`` decides whether ``http://127.0.0.1``/``localhost`` URLs pass. It defaults to
-    true because the Plan function does not get ``THREATFEED_ALLOW_HTTP_LOOPBACK``: such URLs are harmless
-    in a deployment (nothing listens there) and the Fetch stage refuses them anyway unless allowed.
-    ``http://`` to any other host is always refused.
+    ``allow_http_loopback`` decides whether loopback URLs (``127.0.0.0/8``, ``::1``, ``localhost``, over http
+    or https) pass. It defaults to true because the Plan function does not get ``THREATFEED_ALLOW_HTTP_LOOPBACK``:
+    the Fetch stage refuses them anyway unless allowed, before connecting. ``http://`` to any other host, other
+    non-public addresses and loopback port 9001 are always refused.
     """
     try:
         document = json.loads(text)

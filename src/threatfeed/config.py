@@ -24,7 +24,6 @@ class Settings:
 
     bucket: str
     stack_name: str
-    catalogue_parameter: str
     regions: tuple[str, ...]
     days_requested: int
     allow_http_loopback: bool
@@ -34,6 +33,8 @@ class Settings:
     allow_list: tuple[str, ...] = ()
     publish_allow_list: bool = False
     max_entities_per_list: int = DEFAULT_MAX_ENTITIES_PER_LIST
+    isight_secret: str = ""  # the stack's own iSIGHT secret (ARN), referenced by the default catalogue
+    isight_enabled: bool = False  # whether the stack was deployed with iSIGHT keys
 
     @property
     def owner_tag_value(self) -> str:
@@ -67,7 +68,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         bucket=env.get("THREATFEED_BUCKET", ""),
         stack_name=env.get("THREATFEED_STACK_NAME", "threatfeed"),
-        catalogue_parameter=env.get("THREATFEED_CATALOGUE_PARAMETER", ""),
         regions=regions,
         days_requested=_int_in_range(env, "THREATFEED_DAYS_REQUESTED", DEFAULT_DAYS_REQUESTED, 1, 30),
         allow_http_loopback=env.get("THREATFEED_ALLOW_HTTP_LOOPBACK", "").lower() == "true",
@@ -79,6 +79,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_entities_per_list=_int_in_range(
             env, "THREATFEED_MAX_ENTITIES_PER_LIST", DEFAULT_MAX_ENTITIES_PER_LIST, 1, 250_000
         ),
+        isight_secret=env.get("THREATFEED_ISIGHT_SECRET", ""),
+        isight_enabled=env.get("THREATFEED_ISIGHT_ENABLED", "").lower() == "true",
     )
 
 

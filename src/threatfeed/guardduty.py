@@ -186,7 +186,7 @@ class GuardDutyLists:
                         Tags={OWNER_TAG_KEY: self.stack_name},
                     )
             except Exception as error:
-                raise _rejected(error, what, creating=True) from error
+                raise _rejected(error, what, creating=True, api=api) from error
             return _state(spec, api, created[api.id_param], "ACTIVATING", location, "created")
         set_id, info = found
         if not self.owns(info):
@@ -214,7 +214,7 @@ class GuardDutyLists:
                     DetectorId=self.detector_id, Location=location, Activate=True, **{api.id_param: set_id}
                 )
         except Exception as error:
-            raise _rejected(error, what, creating=False) from error
+            raise _rejected(error, what, creating=False, api=api) from error
         return _state(spec, api, set_id, "ACTIVATING", location, "updated")
 
     def current(self, spec: dict[str, Any]) -> ListState:
@@ -265,7 +265,7 @@ def _state(spec: dict[str, Any], api: SetApi, set_id: str, status: str, location
     )
 
 
-def _rejected(error: Exception, what: str, *, creating: bool) -> Exception:
+def _rejected(error: Exception, what: str, *, creating: bool, api: SetApi) -> Exception:
     """Explain GuardDuty's refusals (quota, validation) in terms of what to do; pass other errors on."""
     from botocore.exceptions import ClientError
 
@@ -274,8 +274,18 @@ def _rejected(error: Exception, what: str, *, creating: bool) -> Exception:
     message = error.response.get("Error", {}).get("Message", "")
     hint = ""
     if creating and ("limit" in message.lower() or "maximum" in message.lower()):
-        hint = (
-            " GuardDuty allows 6 threat lists per Region: delete an unused list there, or lower the number "
-            "of lists threatfeed publishes."
-        )
+        hint = " " + quota_hint(api)
     return ListRejected(f"GuardDuty refused {what}: {message}.{hint} The previous list stays in use.")
+
+
+def quota_hint(api: SetApi) -> str:
+    """What to do when GuardDuty has no room for one more list of this kind in a Region."""
+    if api.set_type == "trusted_entity_set":
+        return (
+            "GuardDuty allows 1 trusted entity list per Region and another one exists there: delete it, or set "
+            "PublishAllowList=false (the allow-list still keeps its entries out of threatfeed's lists)."
+        )
+    return (
+        "GuardDuty allows 6 threat lists per Region: delete an unused list there, or lower the number of lists "
+        "threatfeed publishes."
+    )

@@ -10,23 +10,43 @@
   any connection), and credentials kept out of URLs, messages and logs. On a redirect to another origin
   every header but the harmless ``Accept*``/``X-App-Name`` ones is dropped, so keys never leave for a host
   the catalogue did not name.
+* Public addresses only (issue 17, :mod:`threatfeed.netpolicy`). The session's :class:`PublicOnlyAdapter`
+  gives urllib3 connections whose ``_new_conn`` resolves the host once (:func:`threatfeed.netpolicy.resolve`),
+  checks every address, and opens the socket to exactly those addresses: there is no second lookup for DNS
+  rebinding to answer differently. Only the socket changes: urllib3 still sends SNI, verifies the
+  certificate against the host *name* and requests still sends ``Host: <name>``. A refusal raises before any
+  connection and is not retried; :func:`download` turns it into :class:`FeedRejected` naming the feed, the
+  address and its class. Whether loopback is allowed is per call (``download(allow_http_loopback=…)``), so
+  the adapter keeps one urllib3 pool manager per policy: a connection opened where loopback was allowed is
+  never reused where it is not. Proxies are refused (a proxy would resolve the name itself, unchecked).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import socket
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+from requests.adapters import DEFAULT_POOLBLOCK, HTTPAdapter
+from requests.exceptions import InvalidURL
+from requests.utils import select_proxy
+from urllib3 import PoolManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from threatfeed import __version__
+from threatfeed import __version__, netpolicy
 from threatfeed.catalogue import redact_url, url_problem
 from threatfeed.errors import ConfigError, FeedRejected, FeedUnavailable
+from threatfeed.netpolicy import AddressRefused, IPAddress
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +71,147 @@ class _Retry(Retry):
     does not get smaller by waiting)."""
 
     RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+
+
+# ------------------------------------------------------------------------------- public addresses only
+#: Whether the current :func:`download` call allows loopback feeds (the embedded AWS). Outside ``download`` it is
+#: false: any other use of the session gets the strict policy.
+_loopback_allowed: ContextVar[bool] = ContextVar("threatfeed_http_loopback_allowed", default=False)
+
+
+class ProxyRefused(Exception):
+    """The request would go through a proxy, which resolves and connects unchecked."""
+
+
+def _open_socket(
+    address: IPAddress,
+    port: int,
+    timeout: Any,
+    source_address: tuple[str, int] | None,
+    socket_options: Sequence[tuple[int, int, int | bytes]] | None,
+) -> socket.socket:
+    """A TCP socket connected to ``address`` itself: an IP address, so nothing is looked up here.
+
+    What ``urllib3.util.connection.create_connection`` does for one address (socket options, timeout, source
+    address). The tests replace it to count, and divert, every connection attempt.
+    """
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        for option in socket_options or ():
+            sock.setsockopt(*option)
+        # urllib3's "default timeout" sentinel is neither None nor a number: keep the socket default then.
+        if timeout is None or isinstance(timeout, (int, float)):
+            sock.settimeout(timeout)
+        if source_address:
+            sock.bind(source_address)
+        sock.connect((str(address), port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _connect_checked(conn: HTTPConnection, allow_loopback: bool) -> socket.socket:
+    """``conn``'s socket: its host resolved and checked once, then connected to one of the checked addresses.
+
+    Replaces urllib3's ``_new_conn`` (same exceptions for the same failures, so retries behave as before);
+    :class:`~threatfeed.netpolicy.AddressRefused` is not an ``OSError``, so urllib3 does not retry it.
+    """
+    host, port = conn._dns_host, conn.port  # _dns_host: the host without brackets and trailing dot
+    try:
+        addresses = netpolicy.checked_addresses(host, port, allow_loopback=allow_loopback)
+        error: OSError | None = None
+        for address in addresses:
+            logger.debug("connecting to %s port %s for %s", address, port, host)
+            try:
+                sock = _open_socket(address, port, conn.timeout, conn.source_address, conn.socket_options)
+                break
+            except OSError as failed:
+                error = failed
+        else:
+            assert error is not None  # checked_addresses never returns an empty list
+            raise error
+    except socket.gaierror as failed:
+        raise NameResolutionError(conn.host, conn, failed) from failed
+    except TimeoutError as failed:
+        raise ConnectTimeoutError(
+            conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+        ) from failed
+    except OSError as failed:
+        raise NewConnectionError(conn, f"Failed to establish a new connection: {failed}") from failed
+    sys.audit("http.client.connect", conn, conn.host, conn.port)
+    return sock
+
+
+class _CheckedHTTPConnection(HTTPConnection):
+    """An urllib3 HTTP connection that connects only to checked addresses."""
+
+    allow_loopback = False
+
+    def _new_conn(self) -> socket.socket:
+        return _connect_checked(self, self.allow_loopback)
+
+
+class _CheckedHTTPSConnection(HTTPSConnection):
+    """An urllib3 HTTPS connection that connects only to checked addresses. Only the socket is ours: TLS (SNI,
+    certificate and host name verification against ``self.host``, the name) is urllib3's, unchanged."""
+
+    allow_loopback = False
+
+    def _new_conn(self) -> socket.socket:
+        return _connect_checked(self, self.allow_loopback)
+
+
+def _pool_classes(allow_loopback: bool) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3 pool classes whose connections are checked under one policy."""
+    policy = "Loopback" if allow_loopback else "Public"
+    plain = type(f"_{policy}HTTPConnection", (_CheckedHTTPConnection,), {"allow_loopback": allow_loopback})
+    tls = type(f"_{policy}HTTPSConnection", (_CheckedHTTPSConnection,), {"allow_loopback": allow_loopback})
+    return {
+        "http": type(f"_{policy}HTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": plain}),
+        "https": type(f"_{policy}HTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": tls}),
+    }
+
+
+_PUBLIC_POOLS = _pool_classes(False)
+_LOOPBACK_POOLS = _pool_classes(True)
+
+
+class PublicOnlyAdapter(HTTPAdapter):
+    """A requests adapter that connects only to public addresses (see the module docstring).
+
+    Two urllib3 pool managers, one per policy, chosen per request from the :func:`download` call's
+    ``allow_http_loopback``; requests' own TLS and pool-key logic is used unchanged.
+    """
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = DEFAULT_POOLBLOCK, **pool_kwargs: Any
+    ) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_PUBLIC_POOLS)
+        self.loopback_poolmanager = PoolManager(num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs)
+        self.loopback_poolmanager.pool_classes_by_scheme = dict(_LOOPBACK_POOLS)
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: Any = None,
+    ) -> HTTPConnectionPool:
+        if select_proxy(request.url or "", dict(proxies or {})):
+            raise ProxyRefused(request.url)
+        try:
+            host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
+        except ValueError as error:
+            raise InvalidURL(error, request=request) from error
+        manager = self.loopback_poolmanager if _loopback_allowed.get() else self.poolmanager
+        return manager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+
+    def close(self) -> None:
+        super().close()
+        self.loopback_poolmanager.clear()
 
 
 def new_session(
@@ -87,7 +248,7 @@ def new_session(
         raise_on_redirect=False,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = PublicOnlyAdapter(max_retries=retry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = user_agent
@@ -160,7 +321,8 @@ def download(
     reading, and while streaming); other bodies are truncated to :data:`ERROR_BODY_BYTES`, they only feed
     the error message. Connection errors, timeouts and a blown ``deadline`` raise
     :class:`FeedUnavailable`; a URL the rules refuse raises :class:`ConfigError` (before any connection);
-    a redirect the rules refuse, or one too many, raises :class:`FeedRejected`.
+    a redirect the rules refuse, or one too many, raises :class:`FeedRejected`, and so does a host that
+    resolves to a non-public address (:mod:`threatfeed.netpolicy`; also before any connection).
     """
     why = url_problem(url, allow_http_loopback=allow_http_loopback)
     if why:
@@ -168,8 +330,9 @@ def download(
     sent = dict(headers or {})
     started = time.monotonic()
     current = url
+    previous: str | None = None
     for hop in range(max_redirects + 1):
-        response = _get(session, current, sent, timeout, feed)
+        response = _get(session, current, sent, timeout, feed, allow_http_loopback=allow_http_loopback, via=previous)
         try:
             status = response.status_code
             location = response.headers.get("Location")
@@ -189,7 +352,7 @@ def download(
                     )
                 if _origin(target) != _origin(current):
                     sent = {k: v for k, v in sent.items() if k.lower() in SAFE_CROSS_ORIGIN_HEADERS}
-                current = target
+                previous, current = current, target
                 continue
             ok = 200 <= status < 300
             cap = max_bytes if ok else min(max_bytes, ERROR_BODY_BYTES)
@@ -201,11 +364,28 @@ def download(
 
 
 def _get(
-    session: requests.Session, url: str, headers: Mapping[str, str], timeout: float | tuple[float, float], feed: str
+    session: requests.Session,
+    url: str,
+    headers: Mapping[str, str],
+    timeout: float | tuple[float, float],
+    feed: str,
+    *,
+    allow_http_loopback: bool,
+    via: str | None,
 ) -> requests.Response:
+    """One GET of ``url`` (reached by a redirect from ``via``), with every failure mapped to a threatfeed error."""
     where = redact_url(url)
+    policy = _loopback_allowed.set(allow_http_loopback)
     try:
         return session.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=False)
+    except AddressRefused as refused:
+        lead = where if via is None else f"{redact_url(via)} redirected to {where}, which"
+        raise FeedRejected(f"feed {feed}: {lead} {refused.refusal.verdict}; {refused.refusal.advice}") from None
+    except ProxyRefused:
+        raise ConfigError(
+            f"feed {feed}: a proxy is set for {where} (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY); threatfeed connects "
+            "directly, so that it checks the address it connects to: unset the proxy or list the host in NO_PROXY"
+        ) from None
     except requests.exceptions.SSLError as error:
         raise FeedRejected(
             f"feed {feed}: TLS with {where} failed ({describe_error(error)}); the certificate is not trusted or "
@@ -229,6 +409,8 @@ def _get(
         raise ConfigError(f"feed {feed}: the URL {where} is invalid; fix it in the catalogue") from None
     except requests.exceptions.RequestException as error:
         raise FeedUnavailable(f"feed {feed}: request to {where} failed ({describe_error(error)})") from None
+    finally:
+        _loopback_allowed.reset(policy)
 
 
 def _read_capped(

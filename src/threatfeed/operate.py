@@ -29,7 +29,6 @@ class StackRefs:
     state_machine_arn: str
     bucket: str
     topic_arn: str
-    catalogue_parameter: str
     regions: tuple[str, ...]
 
 
@@ -76,7 +75,6 @@ def find_stack(clients: Clients, stack_name: str) -> StackRefs:
         state_machine_arn=outputs["StateMachineArn"],
         bucket=outputs["DataBucketName"],
         topic_arn=outputs.get("NotificationTopicArn", ""),
-        catalogue_parameter=outputs["CatalogueParameterName"],
         regions=regions,
     )
 
@@ -258,7 +256,7 @@ def feeds(clients: Clients, refs: StackRefs) -> list[dict[str, Any]]:
     """The catalogue, with each feed's outcome in the most recent run that included it."""
     from threatfeed.catalogue import parse_catalogue
 
-    text = clients("ssm").get_parameter(Name=refs.catalogue_parameter)["Parameter"]["Value"]
+    text = read_catalogue(clients, refs)
     last: dict[str, dict[str, Any]] = {}
     for row in history(clients, refs, limit=20):
         for name, feed in row["feeds"].items():
@@ -277,6 +275,35 @@ def feeds(clients: Clients, refs: StackRefs) -> list[dict[str, Any]]:
         }
         for entry in parse_catalogue(text)
     ]
+
+
+def read_catalogue(clients: Clients, refs: StackRefs) -> str:
+    """The catalogue JSON as the next run will read it (LookupError before the first run has written it)."""
+    from threatfeed.storage import CATALOGUE_KEY
+
+    s3 = clients("s3")
+    try:
+        return str(s3.get_object(Bucket=refs.bucket, Key=CATALOGUE_KEY)["Body"].read().decode("utf-8"))
+    except s3.exceptions.NoSuchKey:
+        raise LookupError(
+            f"No catalogue in s3://{refs.bucket}/{CATALOGUE_KEY} yet: the first run writes the default one, or put "
+            "yours there with `threatfeed feeds import FILE`"
+        ) from None
+
+
+def write_catalogue(clients: Clients, refs: StackRefs, text: str) -> str:
+    """Validate ``text`` as a catalogue, then make it the one the next run reads; returns the new S3 version id.
+
+    The previous version stays in the bucket's history (versioned), so an edit can be undone.
+    """
+    from threatfeed.catalogue import parse_catalogue
+    from threatfeed.storage import CATALOGUE_KEY
+
+    parse_catalogue(text)  # ConfigError naming every problem; nothing is written
+    response = clients("s3").put_object(
+        Bucket=refs.bucket, Key=CATALOGUE_KEY, Body=text.encode("utf-8"), ContentType="application/json"
+    )
+    return str(response.get("VersionId", ""))
 
 
 def published_versions(clients: Clients, refs: StackRefs, kind: str = "ip", index: int = 0) -> list[dict[str, Any]]:

@@ -19,6 +19,11 @@ RAW_PREFIX = "raw/"
 LISTS_PREFIX = "lists/"
 MANIFESTS_PREFIX = "manifests/"
 STATE_PREFIX = "state/"
+CONFIG_PREFIX = "config/"
+
+CATALOGUE_KEY = f"{CONFIG_PREFIX}catalogue.json"
+"""The feed catalogue. Yours, not the stack's: no stack update rewrites it (the plan seeds it once, when it is
+missing), the bucket's versioning keeps every earlier version, and an object has room for thousands of feeds."""
 
 
 def raw_key(run_id: str, feed: str) -> str:
@@ -109,6 +114,26 @@ class Store:
         with aws_errors(f"S3 bucket {self.bucket}"):
             return self._s3.get_object(**kwargs)["Body"].read()
 
+    def get_text(self, key: str) -> str | None:
+        """The UTF-8 text at ``key``, or None when there is none."""
+        try:
+            return self.get_bytes(key).decode("utf-8")
+        except self._s3.exceptions.NoSuchKey:
+            return None
+
+    def put_bytes_if_absent(self, key: str, body: bytes, *, content_type: str = "application/octet-stream") -> bool:
+        """Write ``body`` only if nothing is at ``key`` yet (S3 conditional write); False when something was."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with aws_errors(f"S3 bucket {self.bucket}"):
+                self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
     def get_json(self, key: str, default: Any = None) -> Any:
         """The JSON document at ``key``, or ``default`` when there is none yet."""
         try:
@@ -159,10 +184,11 @@ class RegionLease:
         self._holder = holder
         self._seconds = seconds
         self._now = now
+        self._etag: str | None = None
 
     def _put(self, **condition: str) -> None:
         body = json.dumps({"holder": self._holder, "expires": self._now + self._seconds}).encode()
-        self._s3.put_object(Bucket=self._bucket, Key=self._key, Body=body, **condition)
+        self._etag = self._s3.put_object(Bucket=self._bucket, Key=self._key, Body=body, **condition).get("ETag")
 
     def __enter__(self) -> RegionLease:
         from botocore.exceptions import ClientError
@@ -186,4 +212,16 @@ class RegionLease:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._s3.delete_object(Bucket=self._bucket, Key=self._key)
+        """Release the lease only if it is still ours: ``If-Match`` on the ETag we wrote. A run that overran its
+        lease may have been taken over; deleting unconditionally would remove the successor's lease. (The delete
+        markers releases leave in the versioned bucket are expired by the bucket's ``locks/`` lifecycle rule.)"""
+        from botocore.exceptions import ClientError
+
+        if not self._etag:
+            return
+        try:
+            self._s3.delete_object(Bucket=self._bucket, Key=self._key, IfMatch=self._etag)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code not in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "404"):
+                raise

@@ -60,7 +60,16 @@ def add_commands(commands: Any) -> None:
     back.add_argument("--no-wait", action="store_true", help="print the execution ARN and return")
     back.set_defaults(func=rollback_command)
 
-    fds = commands.add_parser("feeds", parents=[common], help="the catalogue and each feed's last outcome")
+    fds = commands.add_parser(
+        "feeds",
+        parents=[common],
+        help="the catalogue: list (each feed's last outcome), export, validate or import it",
+        description="The catalogue is s3://<data bucket>/config/catalogue.json, yours to edit: `feeds export "
+        "> catalogue.json`, edit, `feeds validate catalogue.json`, `feeds import catalogue.json` (validated "
+        "again before it is written; the previous version stays in the bucket's history).",
+    )
+    fds.add_argument("verb", nargs="?", default="list", choices=["list", "export", "validate", "import"])
+    fds.add_argument("file", nargs="?", help="the catalogue file (validate, import)")
     fds.set_defaults(func=feeds_command)
 
 
@@ -196,7 +205,30 @@ def diff_command(args: argparse.Namespace, out: TextIO) -> int:
 
 @_guarded
 def feeds_command(args: argparse.Namespace, out: TextIO) -> int:
+    from threatfeed.catalogue import parse_catalogue
+    from threatfeed.errors import ConfigError
+
+    if args.verb in ("validate", "import"):
+        if not args.file:
+            raise LookupError(f"feeds {args.verb} needs the catalogue file: threatfeed feeds {args.verb} FILE")
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+            entries = parse_catalogue(text)
+        except OSError as error:
+            raise LookupError(f"cannot read {args.file}: {error.strerror or error}") from None
+        except ConfigError as error:
+            raise LookupError(f"{args.file}: {error}") from None
+        if args.verb == "validate":
+            print(f"{args.file}: valid, {len(entries)} feed(s), {sum(e.enabled for e in entries)} enabled", file=out)
+            return 0
+        clients, refs = _connect(args)
+        version = operate.write_catalogue(clients, refs, text)
+        print(f"Catalogue of {refs.stack_name} replaced ({len(entries)} feeds; S3 version {version}).", file=out)
+        return 0
     clients, refs = _connect(args)
+    if args.verb == "export":
+        out.write(operate.read_catalogue(clients, refs))
+        return 0
     columns = ["name", "type", "format", "enabled", "last_outcome", "accepted", "rejected", "last_run"]
     _rows(args, operate.feeds(clients, refs), columns, out)
     return 0

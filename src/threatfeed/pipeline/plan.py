@@ -10,10 +10,10 @@ from dataclasses import asdict
 from importlib import resources
 from typing import Any
 
-from threatfeed.aws import aws_errors
 from threatfeed.catalogue import FeedEntry, parse_catalogue
-from threatfeed.config import Settings, require
+from threatfeed.config import Settings
 from threatfeed.errors import ConfigError
+from threatfeed.storage import CATALOGUE_KEY, Store
 
 _SCHEMA = json.loads(resources.files("threatfeed").joinpath("input_schema.json").read_text())
 
@@ -80,6 +80,10 @@ def plan_run(event: dict[str, Any], settings: Settings, catalogue_text: str) -> 
         raise ConfigError("rollback_to republishes a whole earlier run: do not combine it with feeds")
     # A rollback fetches nothing: it republishes lists already in S3.
     feeds = [] if rollback_to else select_feeds(parse_catalogue(catalogue_text), request.get("feeds"))
+    skipped = [{"feed": f.name, "reason": why} for f in feeds if (why := stack_disabled(f, settings))]
+    if skipped and request.get("feeds"):
+        raise ConfigError("; ".join(item["reason"] for item in skipped))
+    feeds = [f for f in feeds if not stack_disabled(f, settings)]
     regions = select_regions(settings.regions, request.get("regions"))
     machine = event.get("settings") or {}
     run = {
@@ -92,6 +96,8 @@ def plan_run(event: dict[str, Any], settings: Settings, catalogue_text: str) -> 
         "feeds": [f.name for f in feeds],
         "regions": regions,
     }
+    if skipped:
+        run["skipped"] = skipped
     return {
         "run": run,
         "feeds": [{k: v for k, v in asdict(f).items()} for f in feeds],
@@ -105,10 +111,50 @@ def plan_run(event: dict[str, Any], settings: Settings, catalogue_text: str) -> 
     }
 
 
-def read_catalogue(settings: Settings) -> str:
-    """The catalogue JSON from the stack's SSM parameter (read fresh each run: people edit it)."""
-    from aws_lambda_powertools.utilities.parameters import get_parameter
+def default_catalogue(settings: Settings) -> dict[str, Any]:
+    """The catalogue a new stack starts with: iSIGHT (with the stack's own secret) and abuse.ch Feodo Tracker.
 
-    name = require(settings.catalogue_parameter, "THREATFEED_CATALOGUE_PARAMETER")
-    with aws_errors(f"SSM parameter {name}"):
-        return str(get_parameter(name, force_fetch=True))
+    The iSIGHT entry stays in the catalogue whatever the keys; the stack parameters decide whether it runs
+    (see :func:`stack_disabled`), so that adding the keys later in a stack update turns it on without touching
+    the catalogue.
+    """
+    feeds: list[dict[str, Any]] = []
+    if settings.isight_secret:
+        feeds.append(
+            {
+                "name": "isight",
+                "type": "isight",
+                "url": "https://api.isightpartners.com",
+                "secret": settings.isight_secret,
+                "format": "fireeye",
+                "enabled": True,
+                "options": {"days_requested": settings.days_requested},
+            }
+        )
+    feeds.append({"name": "feodo", "type": "preset", "preset": "feodotracker", "enabled": True})
+    return {"feeds": feeds}
+
+
+def stack_disabled(entry: FeedEntry, settings: Settings) -> str | None:
+    """Why the stack keeps a catalogue feed from running, if it does: the iSIGHT feed without iSIGHT keys."""
+    if settings.isight_secret and entry.secret == settings.isight_secret and not settings.isight_enabled:
+        return (
+            f"feed {entry.name!r} uses the stack's iSIGHT secret, and the stack was deployed without iSIGHT keys: "
+            "set PublicKey and PrivateKey in a stack update to turn it on, or disable the feed in the catalogue"
+        )
+    return None
+
+
+def load_catalogue(store: Store, default: dict[str, Any]) -> str:
+    """The catalogue JSON from the data bucket (read fresh each run: people edit it).
+
+    When there is none yet (a new stack), ``default`` is written there first, with ``If-None-Match: *`` so that
+    a catalogue somebody put in the meantime is never overwritten, and used.
+    """
+    text = store.get_text(CATALOGUE_KEY)
+    if text is not None:
+        return text
+    body = json.dumps(default, indent=2) + "\n"
+    if store.put_bytes_if_absent(CATALOGUE_KEY, body.encode(), content_type="application/json"):
+        return body
+    return store.get_text(CATALOGUE_KEY) or body

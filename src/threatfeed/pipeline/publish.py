@@ -183,13 +183,17 @@ def summarize_run(
         failure = {
             "state": "PublishLists",
             "error": "RegionsFailed",
-            "cause": "; ".join(f"{r}: {regions[r].get('error')}: {regions[r].get('cause')}" for r in failed_regions),
+            "cause": bounded_cause(
+                [f"{r}: {regions[r].get('error')}: {regions[r].get('cause')}" for r in failed_regions], "Regions"
+            ),
         }
     elif failed_feeds:
         failure = {
             "state": "FetchFeed",
             "error": "FeedsFailed",
-            "cause": "; ".join(f"{f}: {feeds[f].get('error')}: {feeds[f].get('cause')}" for f in failed_feeds)
+            "cause": bounded_cause(
+                [f"{f}: {feeds[f].get('error')}: {feeds[f].get('cause')}" for f in failed_feeds], "feeds"
+            )
             + " (their previous entries were kept)",
         }
 
@@ -209,6 +213,29 @@ def summarize_run(
     if failure:
         summary["failure"] = failure
     return summary
+
+
+MAX_CAUSE_CHARS = 8_000
+"""A run's failure cause travels in the Fail state (Step Functions caps a cause at 32,768 characters) and in the
+SNS notification: keep it readable and far below both, whatever the number of failed feeds or Regions."""
+
+
+def bounded_cause(parts: Sequence[str], what: str, limit: int = MAX_CAUSE_CHARS) -> str:
+    """``parts`` joined with "; ", as many as fit in ``limit`` characters, then how many more there are (each is
+    in the run's output and manifest)."""
+    shown: list[str] = []
+    size = 0
+    for part in parts:
+        part = part if len(part) <= limit // 4 else part[: limit // 4 - 1] + "…"
+        if shown and size + len(part) + 2 > limit - 120:
+            break
+        shown.append(part)
+        size += len(part) + 2
+    text = "; ".join(shown)
+    hidden = len(parts) - len(shown)
+    if hidden:
+        text += f"; and {hidden} more {what} ({len(parts)} in all: see the run's output and manifest)"
+    return text
 
 
 def _first_line(text: Any) -> str:
