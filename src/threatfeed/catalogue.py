@@ -1,6 +1,6 @@
 """The feed catalogue: which feeds exist, how to reach them, and what their bodies are.
 
-The catalogue is JSON kept in the stack's SSM parameter (``docs/ARCHITECTURE.md``)::
+The catalogue is JSON kept in the data bucket, ``config/catalogue.json`` (``docs/ARCHITECTURE.md``)::
 
     {"feeds": [{"name": "feodo", "type": "http_list", "url": "https://…/ipblocklist.txt",
                 "format": "txt", "secret": null, "enabled": true, "options": {}}]}
@@ -158,9 +158,9 @@ def parse_catalogue(text: str, *, allow_http_loopback: bool = True) -> list[Feed
     try:
         document = json.loads(text)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"The feed catalogue is not valid JSON ({error}); fix the catalogue parameter") from None
+        raise ConfigError(f"The feed catalogue is not valid JSON ({error}); fix the catalogue (threatfeed feeds export, edit, import)") from None
     if not isinstance(document, dict) or not isinstance(document.get("feeds"), list):
-        raise ConfigError('The feed catalogue must be a JSON object {"feeds": [...]}; fix the catalogue parameter')
+        raise ConfigError('The feed catalogue must be a JSON object {"feeds": [...]}; fix the catalogue (threatfeed feeds export, edit, import)')
     unknown_top = sorted(set(document) - {"feeds"})
     if unknown_top:
         raise ConfigError(f"The feed catalogue has unknown top-level key(s) {', '.join(unknown_top)}; only 'feeds'")

@@ -1,7 +1,7 @@
 """What a person asks of a deployed threatfeed: start a run, recent runs, what GuardDuty uses, what changed.
 
 The same code serves a real account and ``threatfeed local serve`` (an endpoint URL): it only talks to the
-stack through its CloudFormation outputs, Step Functions, S3, SSM and GuardDuty.
+stack through its CloudFormation outputs, Step Functions, S3 and GuardDuty.
 """
 
 from __future__ import annotations
