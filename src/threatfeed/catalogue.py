@@ -158,9 +158,13 @@ def parse_catalogue(text: str, *, allow_http_loopback: bool = True) -> list[Feed
     try:
         document = json.loads(text)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"The feed catalogue is not valid JSON ({error}); fix the catalogue (threatfeed feeds export, edit, import)") from None
+        raise ConfigError(
+            f"The feed catalogue is not valid JSON ({error}); fix it (threatfeed feeds export, edit, import)"
+        ) from None
     if not isinstance(document, dict) or not isinstance(document.get("feeds"), list):
-        raise ConfigError('The feed catalogue must be a JSON object {"feeds": [...]}; fix the catalogue (threatfeed feeds export, edit, import)')
+        raise ConfigError(
+            'The feed catalogue must be a JSON object {"feeds": [...]}; fix it (threatfeed feeds export, edit, import)'
+        )
     unknown_top = sorted(set(document) - {"feeds"})
     if unknown_top:
         raise ConfigError(f"The feed catalogue has unknown top-level key(s) {', '.join(unknown_top)}; only 'feeds'")
