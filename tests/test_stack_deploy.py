@@ -171,6 +171,8 @@ def test_outputs_and_named_resources(stack: DeployedStack) -> None:
     assert stack.topic_arn.startswith("arn:aws:sns:us-east-1:")
     assert stack.state_machine_arn.startswith("arn:aws:states:us-east-1:")
     assert stack.triggers == {"RunSchedule": {"trigger": "scheduled"}, "Deployed": {"trigger": "deploy"}}
+    assert set(stack.trigger_roles) == set(stack.triggers)
+    assert all(arn.startswith("arn:aws:iam::") and ":role/" in arn for arn in stack.trigger_roles.values())
 
 
 def test_functions_carry_the_resolved_environment(stack: DeployedStack) -> None:

@@ -117,6 +117,7 @@ class DeployedStack:
     template: dict[str, Any]  # the transformed (plain CloudFormation) template that was deployed
     emulated: dict[str, str] = field(default_factory=dict)  # logical ID -> type created by EMULATED_TYPES
     triggers: dict[str, dict[str, Any]] = field(default_factory=dict)  # event name -> execution input
+    trigger_roles: dict[str, str] = field(default_factory=dict)  # event name -> ARN of the role that starts it
     alarms: dict[str, str] = field(default_factory=dict)  # logical ID -> alarm name (in moto's CloudWatch)
     dashboards: dict[str, str] = field(default_factory=dict)  # logical ID -> dashboard name
 
@@ -691,6 +692,7 @@ def deploy_stack(
         template=cfn_template,
         emulated={r.logical_id: r.resource_type for r in stack_resources if r.resource_type in EMULATED_TYPES},
         triggers=_triggers(resources.get(machine_id, {}), resources),
+        trigger_roles=_trigger_roles(client("iam"), cfn_template, machine_id, physical),
         alarms={r.logical_id: r.physical_id for r in stack_resources if r.resource_type == "AWS::CloudWatch::Alarm"},
         dashboards={
             r.logical_id: r.physical_id for r in stack_resources if r.resource_type == "AWS::CloudWatch::Dashboard"
@@ -943,3 +945,26 @@ def _triggers(sam_machine: dict[str, Any], resources: dict[str, Any] | None = No
             except (KeyError, TypeError, json.JSONDecodeError):
                 continue
     return triggers
+
+
+def _trigger_roles(iam: Any, cfn_template: dict[str, Any], machine_id: str, physical: dict[str, str]) -> dict[str, str]:
+    """The role each event source starts executions with, by the event name ``DeployedStack.triggers`` uses: the
+    SAM state machine's events become rules named ``<machine><event>``, schedules are their own resources."""
+
+    def role_arn(value: Any) -> str | None:
+        if isinstance(value, dict) and "Fn::GetAtt" in value and value["Fn::GetAtt"][0] in physical:
+            return str(iam.get_role(RoleName=physical[value["Fn::GetAtt"][0]])["Role"]["Arn"])
+        return None
+
+    roles: dict[str, str] = {}
+    for logical_id, resource in cfn_template["Resources"].items():
+        props = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::Events::Rule" and logical_id.startswith(machine_id):
+            for target in props.get("Targets") or []:
+                if (arn := role_arn(target.get("RoleArn"))) is not None:
+                    roles[logical_id.removeprefix(machine_id)] = arn
+        elif resource.get("Type") == "AWS::Scheduler::Schedule" and (
+            arn := role_arn((props.get("Target") or {}).get("RoleArn"))
+        ):
+            roles[logical_id] = arn
+    return roles
