@@ -5,6 +5,12 @@ we replace only the last step, starting a container, by importing ``functions/<n
 its handler with exactly that environment. ``os.environ`` is process-wide, so invocations of *different*
 functions are serialized while concurrent invocations of the *same* function (a Map state's iterations)
 run together.
+
+Each invocation runs with its function's execution role credentials, as Lambda does, when the registry is
+given a ``credentials`` callback ((role ARN, function name) -> ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/
+``AWS_SESSION_TOKEN``; ``embedded_aws.iam.Principals.credentials_for`` registers them for IAM enforcement).
+Without one, handlers use the process's credentials. A function's configured environment can never set
+these (Lambda reserves them).
 """
 
 from __future__ import annotations
@@ -18,14 +24,17 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+#: Reserved by Lambda: a function's configured environment cannot set them (only the runtime does).
 _ENV_KEEP = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")
+#: (role ARN, function name) -> the credential environment variables of an invocation.
+CredentialsFor = Callable[[str, str], Mapping[str, str]]
 
 
 @dataclass
@@ -57,9 +66,13 @@ class ThreadEnviron(MutableMapping[str, str]):
         return getattr(self._local, "overlay", None)
 
     @contextmanager
-    def use(self, environment: dict[str, str]) -> Iterator[None]:
+    def use(self, environment: dict[str, str], runtime: Mapping[str, str] | None = None) -> Iterator[None]:
+        """Overlay ``environment`` (the function's configuration, reserved names dropped) and ``runtime`` (what
+        the Lambda runtime itself sets, such as the execution role's credentials) for this thread."""
         previous = self.overlay()
-        self._local.overlay = {k: str(v) for k, v in environment.items() if k not in _ENV_KEEP}
+        overlay = {k: str(v) for k, v in environment.items() if k not in _ENV_KEEP}
+        overlay.update({k: str(v) for k, v in (runtime or {}).items()})
+        self._local.overlay = overlay
         try:
             yield
         finally:
@@ -159,8 +172,10 @@ class HandlerRegistry:
         *,
         log_groups: dict[str, str] | None = None,
         on_log: Callable[[str, str, str], None] | None = None,
+        credentials: CredentialsFor | None = None,
     ) -> None:
         self._code_dirs = code_dirs  # function name -> folder holding app.py
+        self.credentials = credentials  # execution role credentials per invocation; None: the process's
         self._modules: dict[str, ModuleType] = {}
         self._lock = threading.Lock()
         self.log_groups = log_groups or {}  # function name -> its log group (template's LoggingConfig)
@@ -206,7 +221,8 @@ class HandlerRegistry:
             stdout.begin()
         try:
             environ = os.environ if isinstance(os.environ, ThreadEnviron) else None
-            with environ.use(environment) if environ else nullcontext():
+            runtime = dict(self.credentials(fn.role, name)) if self.credentials is not None else None
+            with environ.use(environment, runtime) if environ else nullcontext():
                 handler = self._module(name, fn.handler)
                 try:
                     result = handler(event, context)

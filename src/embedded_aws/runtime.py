@@ -125,7 +125,9 @@ class EmbeddedAws:
         parameters: dict[str, str] | None = None,
         catalogue: Callable[[Any, str], dict[str, Any]] | None = demo_catalogue,
         retry_sleep: bool = True,
+        template: Path = TEMPLATE,
     ) -> None:
+        self.template = template  # another template (tests: a copy with a permission removed)
         self.regions = list(regions)
         self.stack_region = stack_region
         self.stack_name = stack_name
@@ -159,13 +161,16 @@ class EmbeddedAws:
         from embedded_aws import guardduty
         from embedded_aws.fake_apis import install_demo_apis
         from embedded_aws.feed_server import FeedServer
+        from embedded_aws.iam import Principals, attach_template_managed_policies, iam_enforced
         from embedded_aws.lambdas import HandlerRegistry, captured_stdout, handlers_installed, thread_environ
+        from embedded_aws.moto_logs import internals_at_debug
         from embedded_aws.stack import deploy_stack
         from threatfeed.aws import reset_clients
 
         self._stack.enter_context(_environment({**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.stack_region}))
         guardduty.install()
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        self._stack.enter_context(internals_at_debug())  # moto's failure dumps stay out of the user's output
         reset_clients()
         self._stack.callback(reset_clients)
         self._stack.enter_context(simulated_waits())
@@ -186,15 +191,22 @@ class EmbeddedAws:
             self.client("guardduty", region).create_detector(Enable=True)
 
         self.stack = deploy_stack(
-            TEMPLATE, stack_name=self.stack_name, region=self.stack_region, parameters=self.parameters
+            self.template, stack_name=self.stack_name, region=self.stack_region, parameters=self.parameters
         )
         self._stack.enter_context(captured_stdout())
         self._stack.enter_context(thread_environ())
+        # IAM as AWS enforces it: each function with its execution role, the state machine with its role (moto's
+        # interpreter signs with the access key "ak"), triggers with theirs; the harness itself is unrestricted.
+        self.principals = Principals()
+        attach_template_managed_policies(self.stack)
+        self.principals.register("ak", self.stack.state_machine_role_arn, "states-execution")
         self.registry = HandlerRegistry(
             {f.name: REPO_ROOT / f.code_dir for f in self.stack.functions.values()},
             log_groups=self._function_log_groups(),
             on_log=self._write_logs,
+            credentials=self.principals.credentials_for,
         )
+        self.iam = self._stack.enter_context(iam_enforced(self.principals))
         self._stack.enter_context(handlers_installed(self.registry))
         self._allow_loopback_feeds()
         if self._catalogue is not None:
@@ -310,6 +322,29 @@ class EmbeddedAws:
             cause=described.get("cause"),
             events=self.history(arn),
         )
+
+    def trigger(self, name: str) -> str:
+        """Start an execution the way one of the stack's triggers does (``Deployed``: the EventBridge rule on the
+        stack's deployment; ``RunSchedule``: EventBridge Scheduler), with that trigger's own role, so a role that
+        may not start the state machine fails here as it would in AWS. Returns the execution ARN."""
+        import boto3
+
+        if name not in self.stack.triggers or name not in self.stack.trigger_roles:
+            raise KeyError(f"no trigger {name!r}; the stack has {', '.join(sorted(self.stack.triggers))}")
+        service = "scheduler" if self.stack.emulated.get(name) == "AWS::Scheduler::Schedule" else "events"
+        credentials = self.principals.credentials_for(self.stack.trigger_roles[name], f"{service}-{name}")
+        sfn = boto3.session.Session(
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials["AWS_SESSION_TOKEN"],
+            region_name=self.stack_region,
+        ).client("stepfunctions")
+        # Scheduler names runs scheduled-<its execution id> (template.yaml); EventBridge rules give a random id.
+        execution = f"scheduled-{uuid.uuid4()}" if service == "scheduler" else str(uuid.uuid4())
+        response = sfn.start_execution(
+            stateMachineArn=self.stack.state_machine_arn, name=execution, input=json.dumps(self.stack.triggers[name])
+        )
+        return str(response["executionArn"])
 
     def run(
         self,

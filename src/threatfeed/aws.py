@@ -1,12 +1,16 @@
 """The one way threatfeed makes AWS clients and turns AWS errors into the stage errors of ``threatfeed.errors``.
 
-Clients are cached per (service, Region) for the life of a Lambda container. botocore's own retries stay on
-(standard mode, a few attempts) for blips inside one invocation; longer outages surface as ``AwsThrottled`` or
-``AwsUnavailable`` so the state machine retries them with backoff and jitter, visibly, in the run history.
+Clients are cached per (service, Region) for the life of a Lambda container, and per the credentials in the
+environment (``AWS_ACCESS_KEY_ID`` when the client is asked for): in the embedded AWS every function runs in one
+process, each with its own execution role's credentials, and must never reuse another function's client.
+botocore's own retries stay on (standard mode, a few attempts) for blips inside one invocation; longer outages
+surface as ``AwsThrottled`` or ``AwsUnavailable`` so the state machine retries them with backoff and jitter,
+visibly, in the run history.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -48,15 +52,22 @@ _ACCESS_CODES = frozenset(
 )
 
 
-@cache
 def client(service: str, region: str | None = None) -> Any:
-    """A boto3 client for ``service`` in ``region`` (the function's own Region by default)."""
+    """A boto3 client for ``service`` in ``region`` (the function's own Region by default), signed with the
+    credentials the environment holds now."""
+    return _cached_client(service, region, os.environ.get("AWS_ACCESS_KEY_ID"))
+
+
+@cache
+def _cached_client(service: str, region: str | None, access_key_id: str | None) -> Any:
+    """One client per (service, Region, access key): ``access_key_id`` is only the cache key; the new session
+    reads the whole credential set from the environment itself."""
     return boto3.session.Session().client(service, region_name=region, config=_CLIENT_CONFIG)
 
 
 def reset_clients() -> None:
     """Forget cached clients (the embedded AWS calls this when it starts, so clients see its endpoint)."""
-    client.cache_clear()
+    _cached_client.cache_clear()
 
 
 def error_code(error: ClientError) -> str:
