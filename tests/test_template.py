@@ -330,6 +330,30 @@ def test_parameters(template: dict[str, Any]) -> None:
     assert email.fullmatch("") and email.fullmatch("soc@example.com") and not email.fullmatch("soc@")
 
 
+def test_guard_parameters_match_the_defaults_and_ranges_the_transform_reads(template: dict[str, Any]) -> None:
+    from threatfeed.config import GuardSettings, load_guards
+
+    params = template["Parameters"]
+    defaults = GuardSettings()
+    numbers = {
+        "MaxDropPercent": ("max_drop_percent", 1, 100),
+        "MaxGrowthPercent": ("max_growth_percent", 1, 100_000),
+        "MaxCoveredAddresses": ("max_covered_addresses", 1, 1 << 32),
+        "BaselineRuns": ("baseline_runs", 1, 20),
+        "FlapOverlapPercent": ("flap_overlap_percent", 0, 100),
+        "FlapRuns": ("flap_runs", 2, 20),
+    }
+    env = environment(template, "TransformFunction")
+    for name, (field, low, high) in numbers.items():
+        assert params[name]["Type"] == "Number"
+        assert params[name]["Default"] == getattr(defaults, field), name
+        assert (params[name]["MinValue"], params[name]["MaxValue"]) == (low, high), name
+        variable = next(key for key, value in env.items() if value == {"Ref": name})
+        assert getattr(load_guards({variable: str(high)}), field) == high, variable
+    assert params["FlapAction"]["AllowedValues"] == ["notify", "hold"] and params["FlapAction"]["Default"] == "notify"
+    assert not defaults.hold_flapping
+
+
 def test_optional_email_subscription_and_encrypted_topic(template: dict[str, Any], resources: dict[str, Any]) -> None:
     subscription = resources["NotificationSubscription"]
     assert subscription["Condition"] == "NotificationEmailGiven"

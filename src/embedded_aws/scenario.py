@@ -3,7 +3,8 @@
 A scenario file lists Regions and runs; each run says what every feed answers (status, headers, body file)
 and the execution input. One embedded AWS is kept across the runs of a file, so the second run sees what
 the first one published. For each run, one JSON line: the execution status, what each Region's list points
-at (status and the sha256 of the S3 object), and why nothing was published when nothing was.
+at (status and the sha256 of the S3 object), why nothing was published when nothing was, and what a guard
+that only reports found.
 """
 
 from __future__ import annotations
@@ -133,4 +134,5 @@ def run_scenario(path: Path, *, retry_sleep: bool = False) -> Iterator[dict[str,
                 "published": bool(summary.get("published")),
                 "reason": reason,
                 "feeds": summary.get("feeds", {}),
+                "attention": summary.get("attention"),  # a guard that only reports (a flapping feed)
             }

@@ -17,6 +17,33 @@ DEFAULT_DAYS_REQUESTED = 7
 #: from there: every function reads this module, only the transform function ships the engine's NumPy).
 DEFAULT_MAX_ENTITIES_PER_LIST = 1_000
 
+#: The coverage ceiling: addresses one list may cover. A list of hosts and /24s covers well under a million
+#: addresses, and one /12 (the broadest entry the engine accepts by default) is 1,048,576: 4,194,304 (2**22, a
+#: /10, 0.1 % of IPv4) leaves room for a few provider-sized blocks yet refuses a list drifting towards a /8, the
+#: public resolvers or a cloud's ranges. Feeds of whole network blocks can need more: raise it knowingly.
+DEFAULT_MAX_COVERED_ADDRESSES = 4_194_304
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """When a run's lists are held back (the active lists stay in use) or reported; ``force`` overrides.
+
+    ``max_drop_percent``: entries a list may lose against the last published list and against the largest of
+    the last ``baseline_runs`` published (so a slow drift of allowed drops is caught too). ``max_growth_percent``:
+    the same for growth, in covered addresses. ``max_covered_addresses``: the ceiling of any list.
+    ``flap_overlap_percent`` / ``flap_runs``: a feed whose contribution overlaps its previous one by less than
+    that (Jaccard, addresses and names) in each of its last ``flap_runs`` runs is flapping; ``hold_flapping``
+    holds the lists back instead of only reporting it.
+    """
+
+    max_drop_percent: int = 50
+    max_growth_percent: int = 100
+    max_covered_addresses: int = DEFAULT_MAX_COVERED_ADDRESSES
+    baseline_runs: int = 5
+    flap_overlap_percent: int = 20
+    flap_runs: int = 3
+    hold_flapping: bool = False
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -27,7 +54,7 @@ class Settings:
     regions: tuple[str, ...]
     days_requested: int
     allow_http_loopback: bool
-    max_drop_percent: int = 50
+    guards: GuardSettings = GuardSettings()
     tolerated_region_failures: int = 0
     ip_destination: str = "ip_set"
     allow_list: tuple[str, ...] = ()
@@ -71,7 +98,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         regions=regions,
         days_requested=_int_in_range(env, "THREATFEED_DAYS_REQUESTED", DEFAULT_DAYS_REQUESTED, 1, 30),
         allow_http_loopback=env.get("THREATFEED_ALLOW_HTTP_LOOPBACK", "").lower() == "true",
-        max_drop_percent=_int_in_range(env, "THREATFEED_MAX_DROP_PERCENT", 50, 1, 100),
+        guards=load_guards(env),
         tolerated_region_failures=_int_in_range(env, "THREATFEED_TOLERATED_REGION_FAILURES", 0, 0, 100),
         ip_destination=_choice(env, "THREATFEED_IP_DESTINATION", ("ip_set", "entity_set")),
         allow_list=tuple(v.strip() for v in env.get("THREATFEED_ALLOW_LIST", "").split(",") if v.strip()),
@@ -81,6 +108,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         isight_secret=env.get("THREATFEED_ISIGHT_SECRET", ""),
         isight_enabled=env.get("THREATFEED_ISIGHT_ENABLED", "").lower() == "true",
+    )
+
+
+def load_guards(env: Mapping[str, str]) -> GuardSettings:
+    """The guards' settings (the transform function's environment)."""
+    d = GuardSettings()
+    return GuardSettings(
+        max_drop_percent=_int_in_range(env, "THREATFEED_MAX_DROP_PERCENT", d.max_drop_percent, 1, 100),
+        max_growth_percent=_int_in_range(env, "THREATFEED_MAX_GROWTH_PERCENT", d.max_growth_percent, 1, 100_000),
+        max_covered_addresses=_int_in_range(
+            env, "THREATFEED_MAX_COVERED_ADDRESSES", d.max_covered_addresses, 1, 1 << 32
+        ),
+        baseline_runs=_int_in_range(env, "THREATFEED_BASELINE_RUNS", d.baseline_runs, 1, 20),
+        flap_overlap_percent=_int_in_range(env, "THREATFEED_FLAP_OVERLAP_PERCENT", d.flap_overlap_percent, 0, 100),
+        flap_runs=_int_in_range(env, "THREATFEED_FLAP_RUNS", d.flap_runs, 2, 20),
+        hold_flapping=_choice(env, "THREATFEED_FLAP_ACTION", ("notify", "hold")) == "hold",
     )
 
 

@@ -163,6 +163,7 @@ def run_row(described: dict[str, Any]) -> dict[str, Any]:
         "regions": {region: r.get("outcome") for region, r in (output.get("regions") or {}).items()},
         "published": output.get("published"),
         "reason": output.get("reason"),
+        "attention": (output.get("attention") or {}).get("cause"),  # what a guard that only reports found
         "manifest": output.get("manifest"),
     }
 

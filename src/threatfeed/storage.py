@@ -55,6 +55,11 @@ def published_key(kind: str, index: int) -> str:
     return f"{STATE_PREFIX}published-{kind}-{index}.json"
 
 
+HISTORY_KEY = f"{STATE_PREFIX}history.json"
+"""The last published runs as the guards remember them: per list entries and covered addresses, per feed its
+contribution and overlap (the drift and flapping guards' baseline)."""
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -78,6 +78,9 @@ def print_summary(result: Any, out: TextIO) -> None:
             print(f"  {region:<12} failed: {outcome['error']}: {outcome.get('cause', '')}", file=out)
     if summary.get("reason"):
         print(f"\nNot published: {summary['reason']}", file=out)
+    if summary.get("attention"):
+        attention = summary["attention"]
+        print(f"\nNeeds attention ({attention['error']}): {_short(attention['cause'], 600)}", file=out)
     print(f"\nManifest: {summary.get('manifest')}", file=out)
 
 

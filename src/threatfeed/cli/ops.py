@@ -166,6 +166,8 @@ def _print_run(row: dict[str, Any], out: TextIO) -> None:
         print(f"  region {region}: {outcome}", file=out)
     if row.get("reason"):
         print(f"  not published: {row['reason']}", file=out)
+    if row.get("attention"):
+        print(f"  needs attention: {row['attention']}", file=out)
     print(f"  manifest: {row.get('manifest')}", file=out)
 
 

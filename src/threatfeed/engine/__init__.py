@@ -11,6 +11,7 @@ idna, for internationalized names as clients resolve them (IDNA 2008). Modules, 
   :mod:`.refang` the value-level rules; :mod:`.policy` bogons, minimum prefix, allow-list
 - :mod:`.spans` address sets as integer intervals
 - :mod:`.state` provenance and aging between runs; :mod:`.packing` aggregation, overflow policy, lists
+- :mod:`.coverage` addresses a list or a feed covers, and how much of a feed's contribution a run kept
 - :mod:`.parse` one body; :mod:`.build` a whole run; :mod:`.cli` ``threatfeed parse``
 """
 

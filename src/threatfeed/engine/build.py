@@ -16,6 +16,7 @@ from typing import Any
 from threatfeed.engine.model import EngineResult, EngineSettings, FeedBody, FeedStats, utc
 from threatfeed.engine.packing import pack
 from threatfeed.engine.parse import ParsedFeed, parse_body, policy_for
+from threatfeed.engine.reasons import is_correction
 from threatfeed.engine.state import FeedState, advance, age, dump, load
 from threatfeed.errors import FeedRejected
 
@@ -65,8 +66,11 @@ def build_lists(
         if name in failed:  # another page of the same feed was unreadable: keep what was read, note it
             stats[name].error = "part of the feed was unreadable"
         nothing = result.stats.accepted == 0 and not result.revoked_ipv4 and not result.revoked_domains
-        if nothing and name in old:  # an empty or all-garbage body (an HTML error page?): keep the last good
-            stats[name].error = stats[name].error or "no indicator accepted; previous contribution kept"
+        if nothing and name in old:  # keep the last good contribution
+            # Only blank lines, comments or a header: explicitly empty, like a 204. Anything else (an HTML error
+            # page, every value refused) is unusable, and said so.
+            if not explicitly_empty(result.stats):
+                stats[name].error = stats[name].error or f"{no_indicator(result.stats)}; previous contribution kept"
             failed.add(name)
             continue
         # A body of revocations only is a delta, whatever the feed's mode: it retracts, it does not replace.
@@ -90,3 +94,18 @@ def build_lists(
         settings=settings,
         carry_over=tuple(sorted(carry_over)),
     )
+
+
+def explicitly_empty(stats: FeedStats) -> bool:
+    """Whether a body held nothing but blank lines, comments and headers (or a document with no record): the
+    feed says it lists nothing, which is not an error (the pipeline's ``feed_outcome`` applies the same rule)."""
+    return stats.accepted == 0 and stats.rejected == 0 and stats.skipped >= stats.lines
+
+
+def no_indicator(stats: FeedStats) -> str:
+    """Why a body gave nothing, for a notification: how many candidates were rejected, the commonest reasons."""
+    rejections = sorted(((n, r) for r, n in stats.reasons.items() if not is_correction(r)), reverse=True)
+    if not rejections:
+        return f"no indicator accepted (none of its {stats.lines} lines or records is one)"
+    shown = ", ".join(f"{reason} {count}" for count, reason in rejections[:3])
+    return f"no indicator accepted ({stats.rejected} rejected: {shown})"

@@ -24,7 +24,8 @@ def fetch_feed_to_s3(
     """Download ``feed`` as of the run's start time and store its body under the run's raw prefix.
 
     The outcome is ``ok`` (entries to parse) or ``empty`` (204 or an empty body): the transform keeps an
-    empty feed's previous contribution rather than shrinking the list.
+    empty feed's previous contribution rather than shrinking the list. Once it has parsed an ``ok`` body, the
+    transform may still find it empty (only comments) or failed (nothing usable: ``guards.feed_outcome``).
     """
     entry = FeedEntry(**feed)
     cursor = store.get_json(cursor_key(entry.name))

@@ -8,7 +8,8 @@ from typing import Any
 
 from threatfeed.errors import PublishInProgress
 from threatfeed.guardduty import GuardDutyLists
-from threatfeed.storage import LeaseHeld, RegionLease, Store, published_key, region_pointer_key
+from threatfeed.pipeline.guards import append_history, history_record
+from threatfeed.storage import HISTORY_KEY, LeaseHeld, RegionLease, Store, published_key, region_pointer_key
 
 LEASE_SECONDS = 300
 """Long enough for one Region's create/update calls; a run that dies holding it blocks others no longer."""
@@ -128,15 +129,16 @@ def summarize_run(
 ) -> dict[str, Any]:
     """The run's output: feeds and counts, per-Region lists and status, the manifest; ``ok`` false on any failure.
 
-    Also records, per list, the content GuardDuty now uses in at least one Region: the next run compares
-    against it to detect unchanged content.
+    Also records, per list, the content GuardDuty now uses in at least one Region (the next run compares
+    against it to detect unchanged content), and adds the run to the guards' history. A guard that only
+    reports (a flapping feed) becomes ``attention``: the state machine notifies without failing the run.
     """
     feed_stats = transform.get("feeds", {})
     feeds: dict[str, Any] = {}
     for result in fetched:
         name = result["feed"]
         entry: dict[str, Any] = {"outcome": result.get("outcome", "failed")}
-        entry.update(feed_stats.get(name, {}))
+        entry.update(feed_stats.get(name, {}))  # the transform's outcome wins: a body with nothing usable failed
         if result.get("outcome") == "failed":
             entry["error"] = result.get("error")
             entry["cause"] = _first_line(result.get("cause"))
@@ -169,16 +171,24 @@ def summarize_run(
                 "sha256": spec["sha256"],
                 "key": spec["key"],
                 "entries": spec["entries"],
+                "addresses": spec.get("addresses"),
                 "run": run["id"],
                 "manifest": transform.get("manifest"),
             },
         )
+    if active:
+        record = history_record(run, list(active.values()), feed_stats)
+        store.put_json(HISTORY_KEY, append_history(store.get_json(HISTORY_KEY), record))
 
     failed_feeds = [name for name, entry in feeds.items() if entry["outcome"] == "failed"]
     failed_regions = [name for name, entry in regions.items() if entry["outcome"] == "failed"]
     failure = None
     if transform.get("guarded"):
-        failure = {"state": "Transform", "error": "SuddenDropGuard", "cause": transform.get("reason", "")}
+        failure = {
+            "state": "Transform",
+            "error": transform.get("guard") or "SuddenDropGuard",
+            "cause": transform.get("reason", ""),
+        }
     elif len(failed_regions) > tolerated_region_failures:
         failure = {
             "state": "PublishLists",
@@ -188,14 +198,23 @@ def summarize_run(
             ),
         }
     elif failed_feeds:
+        fetch_failed = any(r.get("outcome") == "failed" for r in fetched if r["feed"] in failed_feeds)
         failure = {
-            "state": "FetchFeed",
+            "state": "FetchFeed" if fetch_failed else "Transform",  # fetched, but nothing usable in the body
             "error": "FeedsFailed",
             "cause": bounded_cause(
                 [f"{f}: {feeds[f].get('error')}: {feeds[f].get('cause')}" for f in failed_feeds], "feeds"
             )
             + " (their previous entries were kept)",
         }
+
+    reported = [f for f in transform.get("findings", []) if not f.get("hold")]
+    attention = None
+    if reported and not run.get("dry_run"):
+        attention = {"error": reported[0]["guard"], "cause": bounded_cause([f["message"] for f in reported], "feeds")}
+        if failure:  # one notification per run: the failure's carries the report too
+            failure["cause"] = f"{failure['cause']}; also: {attention['cause']}"[:MAX_CAUSE_CHARS]
+            attention = None
 
     manifest = transform.get("manifest") or {}
     summary: dict[str, Any] = {
@@ -208,10 +227,13 @@ def summarize_run(
         "regions": regions,
         "failed_regions": failed_regions,
         "dropped": transform.get("dropped", {}),
+        "guards": [{k: f.get(k) for k in ("guard", "hold", "list", "feeds")} for f in transform.get("findings", [])],
         "manifest": f"s3://{manifest['bucket']}/{manifest['key']}" if manifest else None,
     }
     if failure:
         summary["failure"] = failure
+    if attention:
+        summary["attention"] = attention
     return summary
 
 

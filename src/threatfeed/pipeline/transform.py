@@ -11,10 +11,22 @@ from typing import Any
 
 from threatfeed.config import Settings
 from threatfeed.engine import EngineSettings, FeedBody, build_lists
+from threatfeed.engine.coverage import contributions, list_addresses
 from threatfeed.errors import ConfigError
 from threatfeed.guardduty import list_name
+from threatfeed.pipeline.guards import evaluate, feed_outcome
+from threatfeed.pipeline.publish import bounded_cause
 from threatfeed.pipeline.run import parse_time
-from threatfeed.storage import ENGINE_STATE_KEY, Store, cursor_key, list_key, manifest_key, published_key, sha256_hex
+from threatfeed.storage import (
+    ENGINE_STATE_KEY,
+    HISTORY_KEY,
+    Store,
+    cursor_key,
+    list_key,
+    manifest_key,
+    published_key,
+    sha256_hex,
+)
 
 SET_TYPES = {"ip": "threat_intel_set", "domain": "threat_entity_set", "trusted": "trusted_entity_set"}
 """Where each kind of list goes in GuardDuty: IPs to threat IP sets, domains (and IPs, when so configured)
@@ -50,7 +62,7 @@ def transform_run(
     engine = build_lists(
         bodies,
         # A feed that delivers gives its whole current contribution (a blocklist delists at once; the
-        # sudden-drop guard below catches a truncated body). Incremental feeds set options["replace"] false.
+        # guards below catch a truncated body). Incremental feeds set options["replace"] false.
         EngineSettings(
             now=now,
             days_requested=settings.days_requested,
@@ -62,6 +74,13 @@ def transform_run(
         previous_state=previous_state,
         carry_over=carry_over,
     )
+    # What each delivered body was worth (a body with nothing usable is a failed feed, not a quiet zero), and
+    # what each feed now contributes: the guards weigh both against what GuardDuty accepted before.
+    outcomes = {
+        r["feed"]: feed_outcome(r.get("outcome", "failed"), _stats(engine.feeds.get(r["feed"]))) for r in fetched
+    }
+    delivered = [name for name, (outcome, _) in outcomes.items() if outcome == "ok"]
+    coverage, previous_coverage = contributions(previous_state, engine.state, delivered)
 
     lists: list[dict[str, Any]] = []
     for output in engine.lists:
@@ -80,8 +99,10 @@ def transform_run(
                 "key": key,
                 "sha256": output.sha256,
                 "entries": output.entries,
+                "addresses": list_addresses(output.body),
                 "previous_sha256": previous.get("sha256"),
                 "previous_entries": previous.get("entries"),
+                "previous_addresses": previous.get("addresses"),
                 "unchanged": previous.get("sha256") == output.sha256,
             }
         )
@@ -89,15 +110,18 @@ def transform_run(
     if settings.publish_allow_list and settings.allow_list:
         lists.append(trusted_list(settings.allow_list, settings=settings, store=store))
     publishable = [item for item in lists if item["entries"] > 0]
-    guard = sudden_drop(lists, settings.max_drop_percent)
+    history = (store.get_json(HISTORY_KEY) or {}).get("runs", [])
+    findings = evaluate(publishable, coverage, previous_coverage, history, settings.guards)
+    held = [f for f in findings if f.hold]
+    guarded = False
     if run.get("dry_run"):
         publish, reason = False, "dry run: lists and manifest written, GuardDuty left as it is"
     elif not publishable:
         publish, reason = False, "no entries to publish; the lists GuardDuty has stay in use"
     elif all(item["unchanged"] for item in publishable) and not run.get("force"):
         publish, reason = False, "unchanged: every list has the same content as the one published"
-    elif guard and not run.get("force"):
-        publish, reason = False, guard["message"]
+    elif held and not run.get("force"):
+        publish, reason, guarded = False, bounded_cause([f.message for f in held], "guards"), True
     else:
         publish, reason = True, ""
 
@@ -108,51 +132,52 @@ def transform_run(
         "lists": lists,
         "publish": publish,
         "reason": reason,
-        "guard": guard,
+        "guard": held[0].as_dict() if held else None,
+        "findings": [f.as_dict() for f in findings],
+        "coverage": {"feeds": coverage, "lists": {item["name"]: item.get("addresses") for item in lists}},
     }
     manifest_pointer = store.put_json(manifest_key(run["id"]), manifest)
-    if publish or (not run.get("dry_run") and not guard):
+    if publish or (not run.get("dry_run") and not held):
         # A dry run changes nothing, and a guarded run must not make the held-back content the new baseline.
         store.put_json(ENGINE_STATE_KEY, engine.state)
         for result in fetched:
-            if result.get("cursor") and result.get("outcome") in ("ok", "empty"):
+            if result.get("cursor") and outcomes[result["feed"]][0] in ("ok", "empty"):
                 store.put_json(cursor_key(result["feed"]), result["cursor"])
 
-    feeds = {name: {"accepted": stats.accepted, "rejected": stats.rejected} for name, stats in engine.feeds.items()}
     return {
         "publish": publish,
         "reason": reason,
-        "guarded": bool(guard) and not publish and not run.get("dry_run"),
+        "guarded": guarded,
+        "guard": held[0].guard if guarded else None,  # the run's error: the most serious guard that held it
+        "findings": [f.as_dict() for f in findings],
         "manifest": manifest_pointer.as_dict(),
         "lists": publishable,
-        "feeds": feeds,
+        "feeds": feed_results(engine.feeds, outcomes, coverage),
         "dropped": dict(engine.dropped),  # entries the lists' quotas left out, by cause (overflow policy)
     }
 
 
-def sudden_drop(lists: Sequence[Mapping[str, Any]], max_drop_percent: int) -> dict[str, Any] | None:
-    """The first list that would lose more than ``max_drop_percent`` of the entries GuardDuty has now.
+def feed_results(
+    stats: Mapping[str, Any],
+    outcomes: Mapping[str, tuple[str, str | None]],
+    coverage: Mapping[str, Mapping[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """Per feed, for the summary and the history: counts, the outcome once parsed (with why it failed) and its
+    contribution (entries, covered addresses, overlap with the previous run)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, feed in stats.items():
+        entry: dict[str, Any] = {"accepted": feed.accepted, "rejected": feed.rejected, **coverage.get(name, {})}
+        outcome, why = outcomes.get(name, (None, None))
+        if outcome:
+            entry["outcome"] = outcome
+        if outcome == "failed" and why:
+            entry.update(error="FeedRejected", cause=why)
+        out[name] = entry
+    return out
 
-    A feed that answers 200 with a truncated body looks like a feed that shrank; a person decides which it
-    is (and overrides with ``force``), never the pipeline.
-    """
-    for item in lists:
-        before = item.get("previous_entries") or 0
-        after = item["entries"]
-        if before and after < before and (before - after) * 100 > before * max_drop_percent:
-            drop = round((before - after) * 100 / before, 1)
-            return {
-                "list": item["name"],
-                "previous_entries": before,
-                "entries": after,
-                "drop_percent": drop,
-                "message": (
-                    f"sudden drop: {item['name']} would go from {before} to {after} entries (-{drop}%), more than "
-                    f"the {max_drop_percent}% allowed; the active list stays in use. Check the feeds, then start an "
-                    'urgent run with {"force": true} to publish it anyway'
-                ),
-            }
-    return None
+
+def _stats(feed: Any) -> dict[str, Any] | None:
+    return feed.to_dict() if feed is not None else None
 
 
 def rollback_lists(run: Mapping[str, Any], *, settings: Settings, store: Store) -> dict[str, Any]:

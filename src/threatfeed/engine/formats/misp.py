@@ -27,6 +27,12 @@ def parse_misp(text: str, col: Collector, options: Mapping[str, Any], now: datet
         doc = json.loads(text)
     except ValueError as exc:
         raise BodyUnreadable(f"feed {col.feed}: MISP body is not valid JSON ({exc})") from None
+    if not _misp_shaped(doc):
+        keys = ", ".join(sorted(map(str, doc))[:6]) if isinstance(doc, dict) else type(doc).__name__
+        raise BodyUnreadable(
+            f"feed {col.feed}: the JSON body is no MISP event, attribute list or restSearch answer ({keys}); "
+            "an error answer? Check the feed's URL and key"
+        )
     to_ids_only = options.get("misp_to_ids", True)
     count = 0
     for count, attr in enumerate(attributes(doc), 1):
@@ -53,3 +59,13 @@ def parse_misp(text: str, col: Collector, options: Mapping[str, Any], now: datet
         for v in values:
             col.add(count, v, text_sample, retract=R.REVOKED if deleted else None)
     col.lines += count
+
+
+def _misp_shaped(doc: Any) -> bool:
+    """Whether ``doc`` has one of the shapes :func:`~threatfeed.misp_document.attributes` reads (an empty one
+    included: ``[]`` or ``{"response": []}`` is a MISP answer with nothing in it)."""
+    if isinstance(doc, list):
+        return True
+    return isinstance(doc, dict) and (
+        bool({"response", "Event", "Attribute", "Object"} & set(doc)) or ("type" in doc and "value" in doc)
+    )

@@ -41,7 +41,7 @@ def parse_stix(text: str, col: Collector, options: Mapping[str, Any], now: datet
         doc = json.loads(text)
     except ValueError as exc:
         raise BodyUnreadable(f"feed {col.feed}: STIX body is not valid JSON ({exc})") from None
-    objects = _objects(doc)
+    objects = _objects(doc, col.feed)
     col.lines += len(objects)
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
     for pos, obj in enumerate(objects, 1):
@@ -66,7 +66,13 @@ def parse_stix(text: str, col: Collector, options: Mapping[str, Any], now: datet
         _indicator(col, pos, obj, now)
 
 
-def _objects(doc: Any) -> list[Any]:
+#: Every member of a TAXII 2.1 envelope is optional: ``{}`` and ``{"more": false}`` are envelopes with no object.
+_ENVELOPE_KEYS = frozenset({"more", "next", "objects"})
+
+
+def _objects(doc: Any, feed: str) -> list[Any]:
+    """The objects of a bundle, an envelope, a list or a single object. Any other JSON (``{"error": ...}``,
+    a number) is not an empty feed but an answer that is no STIX at all: unreadable, so the feed is kept."""
     if isinstance(doc, list):
         return doc
     if isinstance(doc, dict):
@@ -74,7 +80,14 @@ def _objects(doc: Any) -> list[Any]:
             return doc["objects"]
         if doc.get("type"):
             return [doc]
-    return []
+        if set(doc) <= _ENVELOPE_KEYS and doc.get("objects") is None:
+            return []
+        keys = ", ".join(sorted(map(str, doc))[:6])
+        raise BodyUnreadable(
+            f"feed {feed}: the JSON body is no STIX bundle, TAXII envelope or STIX object (its keys: {keys}); "
+            "an error answer? Check the feed's URL and credentials, or set its format"
+        )
+    raise BodyUnreadable(f"feed {feed}: the JSON body is a bare {type(doc).__name__}, not STIX")
 
 
 def _newer(candidate: dict[str, Any], current: dict[str, Any]) -> bool:
