@@ -187,67 +187,60 @@ def merge_into(big: Spans, small: Spans) -> Spans:
 
 
 def subtract(base: Spans, cut: Spans) -> Spans:
-    """``base`` minus ``cut``. Untouched runs of ``base`` are copied as array slices, so a small cut
-    (bogons, an allow-list) over a big base costs a few bisections and copies, not a Python loop over
-    every interval."""
+    """``base`` minus ``cut``: ``base`` intersected with the gaps of ``cut`` (NumPy, no Python loop over
+    intervals: a scheduled run subtracts a whole feed's current addresses from its earlier rows)."""
     if not base or not cut:
         return base
-    bs, be = base.starts, base.ends
-    n = len(bs)
-    out_s = array("I")
-    out_e = array("I")
-    pos = 0
-    head = bs[0]  # start of what remains of base[pos] (a cut may have trimmed its left part)
-    for c_s, c_e in zip(cut.starts, cut.ends, strict=True):
-        lo = bisect_left(be, c_s, pos)  # first interval (from pos) that ends at or after the cut's start
-        if lo >= n:
-            break
-        if lo > pos:
-            out_s.append(head)
-            out_e.append(be[pos])
-            out_s.extend(bs[pos + 1 : lo])
-            out_e.extend(be[pos + 1 : lo])
-            pos = lo
-            head = bs[lo]
-        while pos < n:
-            e = be[pos]
-            if head > c_e:
-                break
-            if head < c_s:
-                out_s.append(head)
-                out_e.append(c_s - 1)
-            if e > c_e:
-                head = c_e + 1
-                break
-            pos += 1
-            if pos < n:
-                head = bs[pos]
-    if pos < n:
-        out_s.append(head)
-        out_e.append(be[pos])
-        out_s.extend(bs[pos + 1 :])
-        out_e.extend(be[pos + 1 :])
-    return Spans(out_s, out_e)
+    if len(cut) > 256:  # a big cut (warninglists: tens of thousands of intervals): only those touching base matter
+        cut = touching(cut, base)
+        if not cut:
+            return base
+    return intersect(base, _gaps(cut))
+
+
+def _gaps(spans: Spans) -> Spans:
+    """Every address of IPv4 that ``spans`` does not hold, as intervals (``spans`` is not empty)."""
+    starts = view(spans.starts).astype(np.int64)
+    ends = view(spans.ends).astype(np.int64)
+    gap_starts = np.concatenate(([0], ends + 1))
+    gap_ends = np.concatenate((starts - 1, [0xFFFFFFFF]))
+    keep = gap_starts <= gap_ends
+    return Spans(to_array(gap_starts[keep]), to_array(gap_ends[keep]))
+
+
+def touching(spans: Spans, other: Spans) -> Spans:
+    """The intervals of ``spans`` that share at least one address with ``other`` (NumPy: one bisection per
+    interval). The last interval of ``other`` starting at or before an interval's end has the greatest end of
+    those (the intervals are sorted and disjoint): they overlap exactly when that end reaches the start."""
+    starts, ends = view(spans.starts), view(spans.ends)
+    o_ends = view(other.ends)
+    last = np.searchsorted(view(other.starts), ends, side="right") - 1
+    hit = (last >= 0) & (o_ends[np.maximum(last, 0)] >= starts)
+    if hit.all():
+        return spans
+    return Spans(to_array(starts[hit]), to_array(ends[hit]))
 
 
 def intersect(a: Spans, b: Spans) -> Spans:
-    """``a`` and ``b`` (linear two-pointer sweep)."""
-    starts = array("I")
-    ends = array("I")
-    i = j = 0
-    a_s, a_e, b_s, b_e = a.starts, a.ends, b.starts, b.ends
-    na, nb = len(a_s), len(b_s)
-    while i < na and j < nb:
-        s = max(a_s[i], b_s[j])
-        e = min(a_e[i], b_e[j])
-        if s <= e:
-            starts.append(s)
-            ends.append(e)
-        if a_e[i] < b_e[j]:
-            i += 1
-        else:
-            j += 1
-    return Spans(starts, ends)
+    """``a`` and ``b``: for each interval of ``a``, the run of ``b``'s intervals it overlaps (two bisections),
+    expanded into pairs and clipped, in NumPy. Both are sorted and disjoint, so the pairs come out sorted and
+    disjoint, and there are at most ``len(a) + len(b)`` of them."""
+    if not a or not b:
+        return Spans()
+    a_s, a_e = view(a.starts), view(a.ends)
+    b_s, b_e = view(b.starts), view(b.ends)
+    first = np.searchsorted(b_e, a_s, side="left")  # first interval of b ending at or after a's start
+    stop = np.searchsorted(b_s, a_e, side="right")  # past the last interval of b starting at or before a's end
+    counts = np.maximum(stop - first, 0)
+    total = int(counts.sum())
+    if total == 0:
+        return Spans()
+    which_a = np.repeat(np.arange(len(a_s)), counts)
+    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    which_b = np.repeat(first, counts) + offsets
+    starts = np.maximum(a_s[which_a], b_s[which_b])
+    ends = np.minimum(a_e[which_a], b_e[which_b])
+    return Spans(to_array(starts), to_array(ends))
 
 
 def cidr_blocks(start: int, end: int) -> Iterator[tuple[int, int]]:
