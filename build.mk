@@ -41,19 +41,16 @@ SDK_PACKAGES := boto3
 
 # Top-level pip packages each function imports; versions (transitive ones too) come from
 # functions/requirements.txt. Add a package here when a function starts importing it.
-# wrapt: aws-xray-sdk's own dependency (see TRACING_PACKAGES).
-DEPS_PlanFunction := aws-lambda-powertools fastjsonschema wrapt
-DEPS_FetchFunction := aws-lambda-powertools requests wrapt
-DEPS_TransformFunction := aws-lambda-powertools idna numpy wrapt
+DEPS_PlanFunction := aws-lambda-powertools fastjsonschema
+DEPS_FetchFunction := aws-lambda-powertools requests
+DEPS_TransformFunction := aws-lambda-powertools idna numpy
 # publish: creates, reads, updates and lists GuardDuty threat intel / threat entity / trusted entity sets.
-DEPS_PublishFunction := aws-lambda-powertools wrapt $(SDK_PACKAGES)
+DEPS_PublishFunction := aws-lambda-powertools $(SDK_PACKAGES)
 
-# Powertools Tracer (every function has Tracing: Active) needs the X-Ray SDK, which is not in the Lambda
-# runtime. Installed with --no-deps: its other dependency, botocore, is the runtime's, or the artifact's own
-# where DEPS_<LogicalId> has SDK_PACKAGES (pip would otherwise ship a botocore in every artifact).
-# The import check imports TRACING_IMPORTS from the artifact.
-TRACING_PACKAGES := aws-xray-sdk
-TRACING_IMPORTS := aws_xray_sdk.core
+# Tracing: Lambda's own active tracing (template.yaml, Tracing: Active) records every invocation without any
+# SDK in the artifact. Powertools Tracer and the X-Ray SDK it needs are not used: AWS put the X-Ray SDKs in
+# maintenance (end of support 2027-02-25, OpenTelemetry recommended), and importing them cost every cold start
+# over 100 ms. Add the ADOT layer for spans inside an invocation.
 
 # Packages with compiled code: the artifact holds their aarch64/cp313 build, which this host's Python
 # cannot load, so the import check takes the build venv's own copy instead, after checking that the
@@ -102,17 +99,13 @@ define threatfeed_function
 		--target "$(ARTIFACTS_DIR)" --upgrade \
 		--platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON_VERSION) --implementation cp \
 		--only-binary=:all: --constraint "$(LAMBDA_CONSTRAINTS)" $(DEPS_$(2))
-	"$(BUILD_PYTHON)" -m pip install --quiet --disable-pip-version-check --no-compile --no-deps \
-		--target "$(ARTIFACTS_DIR)" --upgrade \
-		--platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON_VERSION) --implementation cp \
-		--only-binary=:all: --constraint "$(LAMBDA_CONSTRAINTS)" $(TRACING_PACKAGES)
 	cp -R "$(THREATFEED_ROOT)/functions/$(1)/." "$(ARTIFACTS_DIR)/"
 	rm -rf "$(ARTIFACTS_DIR)/threatfeed"
 	cp -R "$(THREATFEED_ROOT)/src/threatfeed" "$(ARTIFACTS_DIR)/threatfeed"
 	rm -rf "$(ARTIFACTS_DIR)/bin"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
 	@if [ "$(THREATFEED_SKIP_IMPORT_CHECK)" != "1" ]; then \
-		THREATFEED_CHECK_IMPORTS="$(TRACING_IMPORTS)" THREATFEED_HOST_NATIVE="$(HOST_NATIVE_PACKAGES)" \
+		THREATFEED_HOST_NATIVE="$(HOST_NATIVE_PACKAGES)" \
 		THREATFEED_SHIPS_SDK="$(if $(filter $(SDK_PACKAGES),$(DEPS_$(2))),1)" \
 		"$(BUILD_PYTHON)" -I -S -B -c "$$THREATFEED_IMPORT_CHECK" "$(ARTIFACTS_DIR)" \
 			"$$("$(BUILD_PYTHON)" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \

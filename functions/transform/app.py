@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from threatfeed.aws import client
 from threatfeed.config import load_settings, require
@@ -13,11 +13,9 @@ from threatfeed.pipeline.transform import transform_run
 from threatfeed.storage import Store
 
 logger = Logger()
-tracer = Tracer()
 
 
 @logger.inject_lambda_context(correlation_id_path="run.id")
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = load_settings()
     store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))

@@ -206,8 +206,6 @@ class HandlerRegistry:
             "AWS_DEFAULT_REGION": fn.region,
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
-            # No X-Ray daemon here: Powertools Tracer stays off (its decorators still run).
-            "POWERTOOLS_TRACE_DISABLED": "true",
         }
         memory = int(fn.memory_size or 128)
         context = LambdaContext(name, fn.function_arn, memory, str(uuid.uuid4()))
