@@ -249,7 +249,7 @@ address_like = st.lists(
 
 
 @given(address_like)
-@hsettings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_scan_finds_exactly_the_address_and_cidr_shapes(lines):
     """The bulk scanner against the one-line path's shape sets and ``inet_aton``."""
     text = "\n".join(lines)
