@@ -43,7 +43,7 @@ SDK_PACKAGES := boto3
 # functions/requirements.txt. Add a package here when a function starts importing it.
 DEPS_PlanFunction := aws-lambda-powertools fastjsonschema
 DEPS_FetchFunction := aws-lambda-powertools requests
-DEPS_TransformFunction := aws-lambda-powertools idna numpy
+DEPS_TransformFunction := aws-lambda-powertools idna numpy publicsuffixlist
 # publish: creates, reads, updates and lists GuardDuty threat intel / threat entity / trusted entity sets.
 DEPS_PublishFunction := aws-lambda-powertools $(SDK_PACKAGES)
 

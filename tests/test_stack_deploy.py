@@ -34,6 +34,7 @@ CONTRACT_SUBSTITUTIONS = {
     "TransformFunctionArn",
     "PublishFunctionArn",
     "NotificationTopicArn",
+    "DataBucketName",
     "FeedConcurrency",
     "RegionConcurrency",
     "ActivationPollSeconds",
@@ -214,7 +215,13 @@ def test_catalogue_secret_and_bucket_as_deployed(stack: DeployedStack, echo_stac
     policy = json.loads(s3.get_bucket_policy(Bucket=stack.bucket)["Policy"])
     assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     rules = s3.get_bucket_lifecycle_configuration(Bucket=stack.bucket)["Rules"]
-    assert {r["ID"] for r in rules} == {"expire-raw-bodies", "expire-old-versions", "clean-publish-leases"}
+    assert {r["ID"] for r in rules} == {
+        "expire-raw-bodies",
+        "expire-old-versions",
+        "clean-publish-leases",
+        "expire-run-documents",
+        "expire-fetch-results",
+    }
     leases = next(r for r in rules if r["ID"] == "clean-publish-leases")
     assert leases["Expiration"] == {"ExpiredObjectDeleteMarker": True}
 
@@ -338,6 +345,7 @@ def test_state_machine_is_executable_with_substitutions_resolved(stack: Deployed
     for logical_id, info in stack.functions.items():
         assert stack.substitutions[f"{logical_id}Arn"] == info.arn
     assert stack.substitutions["NotificationTopicArn"] == stack.topic_arn
+    assert stack.substitutions["DataBucketName"] == stack.bucket
     assert stack.substitutions["FeedConcurrency"] == "4"
     assert stack.substitutions["RegionConcurrency"] == "3"
     assert stack.substitutions["ActivationPollSeconds"] == "30"

@@ -30,6 +30,7 @@ SUBSTITUTIONS = {
     "TransformFunctionArn",
     "PublishFunctionArn",
     "NotificationTopicArn",
+    "DataBucketName",
     "FeedConcurrency",
     "RegionConcurrency",
     "ActivationPollSeconds",
@@ -37,6 +38,9 @@ SUBSTITUTIONS = {
 }
 #: Allow statements on Resource "*" are limited to actions that support no resource-level permissions.
 STAR_RESOURCE_ACTIONS = {
+    # the plan's own-address discovery: EC2 describe actions have no resource-level permissions
+    "ec2:DescribeAddresses",
+    "ec2:DescribeNatGateways",
     "guardduty:ListDetectors",
     "guardduty:ListThreatIntelSets",
     "guardduty:ListThreatEntitySets",
@@ -154,8 +158,8 @@ def test_state_machine_is_a_standard_workflow_with_the_contract_substitutions(re
     for name in ("PlanFunction", "FetchFunction", "TransformFunction", "PublishFunction"):
         assert subs[f"{name}Arn"] == {"Fn::GetAtt": [name, "Arn"]}
     assert subs["NotificationTopicArn"] == {"Ref": "NotificationTopic"}
-    assert isinstance(subs["FeedConcurrency"], int)
-    for name in ("RegionConcurrency", "ActivationPollSeconds", "ActivationPollAttempts"):
+    assert subs["DataBucketName"] == {"Ref": "DataBucket"}
+    for name in ("FeedConcurrency", "RegionConcurrency", "ActivationPollSeconds", "ActivationPollAttempts"):
         assert subs[name] == {"Ref": name}
     destinations = props["Logging"]["Destinations"]
     assert destinations[0]["CloudWatchLogsLogGroup"]["LogGroupArn"] == {"Fn::GetAtt": ["StateMachineLogGroup", "Arn"]}
@@ -267,7 +271,7 @@ def test_bucket_survives_the_stack_and_is_locked_down(resources: dict[str, Any])
     # lists GuardDuty points at must never expire
     for rule in props["LifecycleConfiguration"]["Rules"]:
         if "ExpirationInDays" in rule:
-            assert rule["Prefix"] == "raw/"
+            assert rule["Prefix"] in ("raw/", "runs/", "fetched/")  # bodies and a run's working documents
 
     policy = resources["DataBucketPolicy"]["Properties"]
     assert policy["Bucket"] == {"Ref": "DataBucket"}
@@ -638,6 +642,38 @@ def objects(*prefixes: str) -> list[str]:
     return sorted(json.dumps({"Fn::Sub": f"${{DataBucket.Arn}}/{p}/*"}) for p in prefixes)
 
 
+def run_object(name: str) -> str:
+    """The grant on one document of every run (``runs/<execution>/<name>``), as ``grants`` renders it."""
+    return json.dumps({"Fn::Sub": f"${{DataBucket.Arn}}/runs/*/{name}"})
+
+
+def test_the_state_machine_may_read_only_the_run_items_and_write_only_the_fetch_results(
+    resources: dict[str, Any],
+) -> None:
+    statements = resources["ThreatfeedStateMachine"]["Properties"]["Policies"][0]["Statement"]
+    s3 = grants([s for s in statements if any(a.startswith("s3:") for a in as_list(s["Action"]))])
+    assert s3 == {
+        "s3:GetObject": [run_object("feeds.json"), *objects("fetched")],  # ItemReader; ResultWriter (multipart)
+        "s3:PutObject": objects("fetched"),
+        "s3:ListMultipartUploadParts": objects("fetched"),
+        "s3:AbortMultipartUpload": objects("fetched"),
+    }
+
+
+def test_the_state_machine_may_start_and_watch_only_its_own_child_executions(resources: dict[str, Any]) -> None:
+    policy = resources["ThreatfeedStateMachineChildExecutionsPolicy"]
+    assert policy["Type"] == "AWS::IAM::Policy"
+    assert policy["Properties"]["Roles"] == [{"Ref": "ThreatfeedStateMachineRole"}]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    executions = statements[1]["Resource"]
+    assert grants(statements) == {
+        "states:StartExecution": [json.dumps({"Ref": "ThreatfeedStateMachine"})],
+        "states:DescribeExecution": [json.dumps(executions)],
+        "states:StopExecution": [json.dumps(executions)],
+    }
+    assert executions["Fn::Sub"].endswith(":execution:${ThreatfeedStateMachine.Name}:*")
+
+
 def test_every_storage_prefix_is_granted(resources: dict[str, Any]) -> None:
     """Each top-level key prefix threatfeed.storage writes is covered by some function's grants."""
     from threatfeed import storage
@@ -653,9 +689,17 @@ def test_every_storage_prefix_is_granted(resources: dict[str, Any]) -> None:
 
 def test_least_privilege_per_function(resources: dict[str, Any]) -> None:
     plan = grants(function_statements(resources, "PlanFunction"))
-    assert set(plan) == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    assert set(plan) == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "ec2:DescribeAddresses",
+        "ec2:DescribeNatGateways",
+    }
+    assert plan["ec2:DescribeAddresses"] == plan["ec2:DescribeNatGateways"] == [json.dumps("*")]
     catalogue = [json.dumps({"Fn::Sub": "${DataBucket.Arn}/config/catalogue.json"})]
-    assert plan["s3:GetObject"] == plan["s3:PutObject"] == catalogue
+    assert plan["s3:GetObject"] == catalogue
+    assert plan["s3:PutObject"] == [*catalogue, run_object("feeds.json")]  # the fetch Map's items
     assert plan["s3:ListBucket"] == [json.dumps({"Fn::GetAtt": ["DataBucket", "Arn"]})]
 
     fetch = grants(function_statements(resources, "FetchFunction"))
@@ -670,9 +714,13 @@ def test_least_privilege_per_function(resources: dict[str, Any]) -> None:
 
     transform_ = grants(function_statements(resources, "TransformFunction"))
     assert set(transform_) == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket"}
-    assert sorted(transform_["s3:GetObject"]) == objects("raw", "lists", "state", "manifests")
+    assert sorted(transform_["s3:GetObject"]) == sorted(
+        [*objects("raw", "lists", "state", "manifests", "config/warninglists", "fetched"), run_object("feeds.json")]
+    )
     assert transform_["s3:GetObjectVersion"] == objects("raw")
-    assert sorted(transform_["s3:PutObject"]) == objects("lists", "state", "manifests")
+    assert sorted(transform_["s3:PutObject"]) == sorted(
+        [*objects("lists", "state", "manifests"), run_object("transform.json")]
+    )
     assert transform_["s3:ListBucket"] == [json.dumps({"Fn::GetAtt": ["DataBucket", "Arn"]})]
 
     publish = grants(function_statements(resources, "PublishFunction"))
@@ -701,8 +749,10 @@ def test_least_privilege_per_function(resources: dict[str, Any]) -> None:
     }
     slr = "role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty"
     assert all(slr in r for r in publish["iam:PutRolePolicy"] + publish["iam:DeleteRolePolicy"])
-    assert sorted(publish["s3:GetObject"]) == objects("lists", "state", "locks")
-    assert sorted(publish["s3:PutObject"]) == objects("state", "locks")
+    assert sorted(publish["s3:GetObject"]) == sorted(
+        [*objects("lists", "state", "locks", "fetched"), run_object("feeds.json"), run_object("transform.json")]
+    )
+    assert sorted(publish["s3:PutObject"]) == sorted([*objects("state", "locks"), run_object("summary.json")])
     assert publish["s3:DeleteObject"] == objects("locks")
     updates = [
         s for s in function_statements(resources, "PublishFunction") if "guardduty:UpdateThreatIntelSet" in s["Action"]
@@ -926,7 +976,11 @@ PLACEHOLDER_ASL = {
                         "Resource": "arn:aws:states:::lambda:invoke",
                         "Parameters": {
                             "FunctionName": "${FetchFunctionArn}",
-                            "Payload": {"next": "${TransformFunctionArn}", "then": "${PublishFunctionArn}"},
+                            "Payload": {
+                                "next": "${TransformFunctionArn}",
+                                "then": "${PublishFunctionArn}",
+                                "bucket": "${DataBucketName}",
+                            },
                         },
                         "End": True,
                     }
@@ -1019,6 +1073,33 @@ def test_asl_lint_accepts_a_consistent_definition(asl_lint: Any, tmp_path: Path,
         ({"States__Notify__Parameters__TopicArn": "${OtherTopicArn}"}, "${OtherTopicArn} is used but not"),
         ({"States__Notify__Parameters__TopicArn": "arn:aws:sns:us-east-1:123456789012:t"}, "NotificationTopicArn"),
         ({"States__Wait__Type": "Sleep"}, "E3601"),
+        # a Distributed Map whose children's outputs would all come back into the 256 KiB payload
+        (
+            {"States__Feeds__ItemProcessor__ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}},
+            "a Distributed Map without ResultWriter",
+        ),
+        ({"States__Feeds__ResultWriter": {"Resource": "arn:aws:states:::s3:putObject"}}, "need ProcessorConfig Mode"),
+        (
+            {
+                "States__Feeds__ItemProcessor__ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "States__Feeds__ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Key": "k"}},
+                "States__Feeds__ResultWriter": {
+                    "Resource": "arn:aws:states:::s3:putObject",
+                    "Parameters": {"Bucket.$": "$.bucket", "Prefix": "p"},
+                },
+            },
+            "ItemsPath is ignored when an ItemReader gives the items",
+        ),
+        (
+            {
+                "States__Feeds__ItemProcessor__ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "States__Feeds__ResultWriter": {
+                    "Resource": "arn:aws:states:::s3:putObject",
+                    "Parameters": {"Bucket.$": "$.bucket", "Prefix": "p"},
+                },
+            },
+            "ResultWriter Parameters with paths",
+        ),
     ],
 )
 def test_asl_lint_rejects(asl_lint: Any, tmp_path: Path, capsys: Any, changes: dict[str, Any], expected: str) -> None:

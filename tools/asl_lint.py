@@ -16,7 +16,11 @@ taken as the template. For every definition it
 5. checks that every error of ``threatfeed.errors.RETRYABLE_ERRORS`` is retried somewhere, and that no
    other threatfeed error is;
 6. rejects what the embedded AWS (moto 5.2.5) cannot run: JSONata, ``Assign``, ``ItemBatcher``, EXPRESS
-   child workflows, an integer ``ToleratedFailurePercentage``.
+   child workflows, an integer ``ToleratedFailurePercentage``, a ``ResultWriter`` ``WriterConfig``, item readers
+   and input types moto lacks;
+7. keeps every Map's fan-out within Step Functions' limits: a Distributed Map's results go to S3 (``ResultWriter``)
+   or nowhere (``ResultPath: null``), never into the 256 KiB state payload; ``ItemsPath`` and ``ItemReader`` are
+   not both given; an inline Map asks for at most 40 concurrent iterations.
 
 Exit status: 0 clean (warnings may be printed), 1 problems found, 2 usage error.
 """
@@ -352,8 +356,69 @@ def check_fields(definition: dict[str, Any], file: str, report: Report) -> None:
             report.error(f"{file}: {path}", "EXPRESS child workflows are not run by the embedded AWS (moto)")
         elif key == "ToleratedFailurePercentage" and isinstance(value, int):
             report.error(f"{file}: {path}", f"write {value}.0: moto rejects an integer percentage")
-        elif key == "Mode" and value == "DISTRIBUTED":
-            report.warn(f"{file}: {path}", "a DISTRIBUTED Map is not exercised by the embedded AWS (moto)")
+        elif key == "WriterConfig":
+            report.error(f"{file}: {path}", "ResultWriter WriterConfig is not supported by the embedded AWS (moto)")
+    for scope in scopes(definition):
+        for name, state in (scope.body.get("States") or {}).items():
+            if isinstance(state, dict) and state.get("Type") == "Map":
+                where = f"{file}: {'' if scope.where == '(top level)' else scope.where + '/'}States/{name}"
+                check_map(state, where, report)
+
+
+#: What moto 5.2.5 (the embedded AWS) reads items with, and the input types it parses.
+ITEM_READER_RESOURCES = {"arn:aws:states:::s3:getObject", "arn:aws:states:::s3:listObjectsV2"}
+ITEM_READER_INPUT_TYPES = {"JSON", "CSV"}
+INLINE_MAP_CONCURRENCY = 40
+
+
+def check_map(state: dict[str, Any], where: str, report: Report) -> None:
+    """A Map's fan-out within Step Functions' limits, in a form the embedded AWS runs.
+
+    A Distributed Map's results are every child's output: without a ``ResultWriter`` (or ``ResultPath: null``)
+    they come back into the state payload, which is capped at 256 KiB whatever the number of items. An inline Map
+    runs at most 40 iterations at once.
+    """
+    processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+    mode = ((processor.get("ProcessorConfig") or {}).get("Mode")) or "INLINE"
+    reader = state.get("ItemReader")
+    if mode != "DISTRIBUTED":
+        if reader is not None or "ResultWriter" in state:
+            report.error(where, "ItemReader and ResultWriter need ProcessorConfig Mode DISTRIBUTED")
+        limit = state.get("MaxConcurrency")
+        if isinstance(limit, int) and limit > INLINE_MAP_CONCURRENCY:
+            report.warn(where, f"an inline Map runs at most {INLINE_MAP_CONCURRENCY} iterations at once")
+        return
+    if "ResultWriter" not in state and "ResultPath" in state and state["ResultPath"] is not None:
+        report.error(
+            where,
+            "a Distributed Map without ResultWriter returns every child's output into the state payload "
+            "(256 KiB): write them to S3 with ResultWriter, or set ResultPath to null",
+        )
+    elif "ResultWriter" not in state and "ResultPath" not in state:
+        report.error(
+            where, "a Distributed Map without ResultWriter needs ResultPath null (its results go to the payload)"
+        )
+    if reader is not None:
+        if "ItemsPath" in state:
+            report.error(where, "ItemsPath is ignored when an ItemReader gives the items; remove one of them")
+        if reader.get("Resource") not in ITEM_READER_RESOURCES:
+            report.error(
+                where,
+                f"ItemReader Resource {reader.get('Resource')!r}: the embedded AWS (moto) reads items only "
+                f"with {', '.join(sorted(ITEM_READER_RESOURCES))}",
+            )
+        input_type = (reader.get("ReaderConfig") or {}).get("InputType")
+        if input_type is not None and input_type not in ITEM_READER_INPUT_TYPES:
+            report.error(where, f"ItemReader InputType {input_type}: the embedded AWS (moto) parses only JSON and CSV")
+    writer = state.get("ResultWriter")
+    if writer is not None and writer.get("Resource") != "arn:aws:states:::s3:putObject":
+        report.error(where, "ResultWriter Resource must be arn:aws:states:::s3:putObject")
+    if writer is not None and any(str(k).endswith(".$") for k in (writer.get("Parameters") or {})):
+        report.error(
+            where,
+            "ResultWriter Parameters with paths: the embedded AWS (moto) evaluates them against the children's "
+            "results, not the state input; name the bucket and prefix (a DefinitionSubstitution)",
+        )
 
 
 def check_errors(definition: dict[str, Any], file: str, report: Report) -> None:

@@ -8,7 +8,8 @@ from aws_lambda_powertools import Logger
 
 from threatfeed.aws import client
 from threatfeed.config import load_settings, require
-from threatfeed.pipeline.plan import default_catalogue, load_catalogue, plan_run
+from threatfeed.pipeline.items import stage_items
+from threatfeed.pipeline.plan import add_own_addresses, default_catalogue, load_catalogue, plan_run
 from threatfeed.storage import Store
 
 logger = Logger()
@@ -19,7 +20,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = load_settings()
     store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))
     plan = plan_run(event, settings, load_catalogue(store, default_catalogue(settings)))
+    plan = add_own_addresses(plan, settings, client)
     logger.info("run planned", extra={"feeds": plan["run"]["feeds"], "regions": plan["regions"]})
     for skipped in plan["run"].get("skipped", []):
         logger.warning(skipped["reason"], extra={"feed": skipped["feed"]})
-    return plan
+    # The feed items go to S3 for the fetch Map's ItemReader: the state payload keeps a pointer and a count.
+    return stage_items(plan, store)

@@ -9,8 +9,9 @@ from aws_lambda_powertools import Logger
 from threatfeed.aws import client
 from threatfeed.config import load_settings, require
 from threatfeed.observability import record_summary
+from threatfeed.pipeline.items import compact_summary, fetch_results, load_details
 from threatfeed.pipeline.publish import check_region, publish_region, summarize_run
-from threatfeed.storage import Store
+from threatfeed.storage import Store, summary_key
 
 logger = Logger()
 
@@ -40,15 +41,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     elif action == "summarize":
         store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))
+        # Every feed's result and the transform's whole result are in S3; the event carries pointers to them.
         result = summarize_run(
             event["run"],
-            event["fetched"],
-            event["transform"],
+            fetch_results(store, event["fetched"], event.get("items")),
+            load_details(store, event["transform"]),
             event["published"],
             store=store,
             tolerated_region_failures=settings.tolerated_region_failures,
         )
         record_summary(result, event["run"]["started_at"])
+        result = compact_summary(result, store.put_json(summary_key(event["run"]["id"]), result))
     else:
         raise ValueError(f"Unknown publish action {action!r}; the state machine sends publish, check or summarize")
     logger.info(f"{action} done", extra={"result": {k: v for k, v in result.items() if k != "lists"}})

@@ -9,8 +9,9 @@ from aws_lambda_powertools import Logger
 from threatfeed.aws import client
 from threatfeed.config import load_settings, require
 from threatfeed.observability import record_transform
+from threatfeed.pipeline.items import compact_transform, fetch_results, outcome_counts
 from threatfeed.pipeline.transform import transform_run
-from threatfeed.storage import Store
+from threatfeed.storage import Store, transform_result_key
 
 logger = Logger()
 
@@ -19,15 +20,18 @@ logger = Logger()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = load_settings()
     store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))
-    result = transform_run(event["run"], event["fetched"], settings=settings, store=store)
+    # The fetch results are in S3 (the fetch Map's ResultWriter), not in the event; so is the whole result below.
+    fetched = fetch_results(store, event["fetched"], event.get("items"))
+    result = transform_run(event["run"], fetched, settings=settings, store=store)
     logger.info(
         "lists built",
         extra={
             "publish": result["publish"],
             "reason": result["reason"],
-            "feeds": result["feeds"],
+            "feeds": outcome_counts(result["feeds"]),
             "lists": [{k: item[k] for k in ("name", "entries", "sha256")} for item in result["lists"]],
         },
     )
     record_transform(result)
-    return result
+    pointer = store.put_json(transform_result_key(event["run"]["id"]), result)
+    return compact_transform(result, pointer)

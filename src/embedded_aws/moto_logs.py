@@ -14,7 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 #: The loggers whose records are moto internals rather than news for a user.
-INTERNAL_LOGGERS = ("moto.stepfunctions.parser.asl.component.eval_component",)
+#: The parser's warnings that a Map's tolerated failures have "no effect" are moto's, not the embedded AWS's: it
+#: applies them (``embedded_aws.distributed_map``).
+INTERNAL_LOGGERS = (
+    "moto.stepfunctions.parser.asl.component.eval_component",
+    "moto.stepfunctions.parser.asl.parse.preprocessor",
+)
 
 
 class _AtDebug(logging.Filter):

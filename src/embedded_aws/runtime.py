@@ -12,6 +12,12 @@ One object, used by ``threatfeed local run``, the demo and the tests:
 
 The only deliberate differences from a deployment: feeds are served over http on 127.0.0.1
 (``THREATFEED_ALLOW_HTTP_LOOPBACK=true`` is added to the fetch function), and the catalogue points at them.
+
+Your own catalogue (``threatfeed local run|serve --catalogue FILE``): :class:`LocalCatalogue` serves each feed
+whose URL is a local file (``file:…`` or a plain path, relative to the catalogue's folder) from the loopback feed
+server, and ``secrets`` (``--secrets FILE``) are created in the embedded Secrets Manager under the stack's
+``threatfeed/<stack>/`` prefix, which the fetch role may read. Only the embedded AWS does this: in AWS the
+catalogue refuses any URL but ``https://``.
 """
 
 from __future__ import annotations
@@ -113,6 +119,130 @@ def demo_catalogue(feed_server: Any, secret_arn: str) -> dict[str, Any]:
     }
 
 
+FILE_ROUTES = "/files/"
+"""Where :class:`LocalCatalogue` serves local feed files on the loopback feed server: ``/files/<feed>/<file>``."""
+_STACK_SECRETS = ("threatfeed/", "arn:")  # secrets named in full: the stack's own and the demo's
+
+
+class LocalCatalogue:
+    """A catalogue file for the embedded AWS, used as ``EmbeddedAws(catalogue=LocalCatalogue(path, secrets))``.
+
+    A feed ``url`` that is a local file (``file:feeds/list.txt``, ``file:///abs/list.txt`` or a plain path,
+    relative to the catalogue's folder) is served by the loopback feed server, read afresh at each request (edit
+    the file, run again). A ``secret`` naming a key of ``secrets`` becomes ``threatfeed/<stack>/<name>``, the secret
+    the embedded AWS creates from it. Everything else is kept as written, and checked by the catalogue's own rules
+    (:func:`threatfeed.catalogue.parse_catalogue`) in :meth:`check`, before the embedded AWS starts.
+    """
+
+    def __init__(self, path: Path, secrets: dict[str, dict[str, Any]] | None = None) -> None:
+        from threatfeed.errors import ConfigError
+
+        self.path = Path(path)
+        self.secrets = dict(secrets or {})
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ConfigError(f"cannot read the catalogue {path}: {error.strerror or error}") from None
+        except ValueError as error:
+            raise ConfigError(f"the catalogue {path} is not valid JSON ({error})") from None
+        if not isinstance(document, dict) or not isinstance(document.get("feeds"), list):
+            raise ConfigError(f'the catalogue {path} must be a JSON object {{"feeds": [...]}}')
+        self.document: dict[str, Any] = document
+        self.files: dict[str, Path] = {}
+        problems = []
+        for number, feed in enumerate(document["feeds"], 1):
+            if not isinstance(feed, dict):
+                continue
+            label = f"catalogue feed #{number} {feed.get('name')!r}"
+            secret = feed.get("secret")
+            if isinstance(secret, str) and secret not in self.secrets and not secret.startswith(_STACK_SECRETS):
+                problems.append(f"{label}: secret {secret!r} is not in the secrets file (pass --secrets FILE)")
+            try:
+                local = self._local_path(feed["url"]) if isinstance(feed.get("url"), str) else None
+            except ValueError as error:
+                problems.append(f"{label}: {error}")
+                continue
+            if local is None:
+                continue
+            if not local.is_file():
+                problems.append(f"{label}: no file {local} (url {feed['url']!r}, relative to {self.path.parent})")
+            elif not isinstance(feed.get("name"), str):
+                problems.append(f"{label}: a feed served from a file needs a name")
+            else:
+                self.files[feed["name"]] = local
+        if problems:
+            raise ConfigError(f"{path}: " + "; ".join(problems))
+
+    def _local_path(self, url: str) -> Path | None:
+        from urllib.parse import urlsplit
+        from urllib.request import url2pathname
+
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme == "file":
+            if parts.netloc not in ("", "localhost"):
+                raise ValueError(f"{url!r} names host {parts.netloc}: write file:///path or file:relative/path")
+            local = Path(url2pathname(parts.path))
+        elif scheme == "" and not url.startswith("//"):
+            local = Path(url)
+        else:
+            return None
+        return local if local.is_absolute() else (self.path.parent / local).resolve()
+
+    def check(self) -> None:
+        """The catalogue's own rules, on the catalogue as the embedded AWS will store it (before it starts)."""
+        from threatfeed.catalogue import parse_catalogue
+        from threatfeed.errors import ConfigError
+
+        try:
+            parse_catalogue(json.dumps(self.resolve("http://127.0.0.1:4566", "threatfeed/threatfeed/isight")))
+        except ConfigError as error:
+            raise ConfigError(f"{self.path}: {error}") from None
+
+    def resolve(self, base_url: str, stack_secret: str) -> dict[str, Any]:
+        """The catalogue with local files as loopback URLs under ``base_url`` and secrets under the stack's prefix."""
+        from urllib.parse import quote
+
+        prefix = stack_secret.split(":secret:", 1)[-1].rsplit("/", 1)[0]
+        feeds = []
+        for feed in self.document["feeds"]:
+            if isinstance(feed, dict):
+                feed = dict(feed)
+                if feed.get("name") in self.files:
+                    local = self.files[feed["name"]]
+                    feed["url"] = f"{base_url}{FILE_ROUTES}{quote(feed['name'])}/{quote(local.name)}"
+                if isinstance(feed.get("secret"), str) and feed["secret"] in self.secrets:
+                    feed["secret"] = f"{prefix}/{feed['secret']}"
+            feeds.append(feed)
+        return {**self.document, "feeds": feeds}
+
+    def __call__(self, feed_server: Any, stack_secret: str) -> dict[str, Any]:
+        from urllib.parse import quote
+
+        for name, local in self.files.items():
+            feed_server.set_handler(f"{FILE_ROUTES}{quote(name)}/{quote(local.name)}", _file_handler(local))
+        return self.resolve(feed_server.url(""), stack_secret)
+
+
+def _file_handler(path: Path) -> Callable[[Any], tuple[int, dict[str, str], bytes]]:
+    import mimetypes
+
+    content_type, encoding = mimetypes.guess_type(path.name)
+    if encoding:
+        content_type = "application/gzip" if encoding == "gzip" else "application/octet-stream"
+    content_type = content_type or "application/octet-stream"
+    if content_type.startswith("text/"):
+        content_type += "; charset=utf-8"
+
+    def answer(_request: Any) -> tuple[int, dict[str, str], bytes]:
+        try:
+            return 200, {"Content-Type": content_type}, path.read_bytes()
+        except OSError:
+            return 404, {"Content-Type": "text/plain"}, f"{path.name} is gone\n".encode()
+
+    return answer
+
+
 class EmbeddedAws:
     """Start with ``with EmbeddedAws() as aws:``; everything stops and the environment is restored on exit."""
 
@@ -126,6 +256,7 @@ class EmbeddedAws:
         catalogue: Callable[[Any, str], dict[str, Any]] | None = demo_catalogue,
         retry_sleep: bool = True,
         template: Path = TEMPLATE,
+        secrets: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.template = template  # another template (tests: a copy with a permission removed)
         self.regions = list(regions)
@@ -138,6 +269,7 @@ class EmbeddedAws:
             **(parameters or {}),
         }
         self._catalogue = catalogue
+        self._secrets = dict(secrets or {})  # name -> JSON object, created as threatfeed/<stack>/<name>
         self._retry_sleep = retry_sleep
         self._stack = ExitStack()
         self._names = 0
@@ -159,6 +291,7 @@ class EmbeddedAws:
 
         import embedded_aws.faults  # noqa: F401  (registers its hook before any client exists)
         from embedded_aws import guardduty
+        from embedded_aws.distributed_map import distributed_map_emulated
         from embedded_aws.fake_apis import install_demo_apis
         from embedded_aws.feed_server import FeedServer
         from embedded_aws.iam import Principals, attach_template_managed_policies, iam_enforced
@@ -207,8 +340,18 @@ class EmbeddedAws:
             credentials=self.principals.credentials_for,
         )
         self.iam = self._stack.enter_context(iam_enforced(self.principals))
+        # The Distributed Map as AWS runs it: results files, tolerated failures, child executions authorized.
+        self.map_runs = self._stack.enter_context(distributed_map_emulated(self.iam))
         self._stack.enter_context(handlers_installed(self.registry))
         self._allow_loopback_feeds()
+        sm = self.client("secretsmanager")
+        for name, value in self._secrets.items():
+            sm.create_secret(
+                Name=f"threatfeed/{self.stack_name}/{name}",
+                Description="threatfeed local secret (--secrets)",
+                SecretString=json.dumps(value),
+                Tags=[{"Key": "threatfeed:stack", "Value": self.stack_name}],
+            )
         if self._catalogue is not None:
             self.put_catalogue(self._catalogue(self.feed_server, self.stack.secret_arn))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -92,8 +92,11 @@ def region_lists(aws: EmbeddedAws) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run_scenario(path: Path, *, retry_sleep: bool = False) -> Iterator[dict[str, Any]]:
-    """Carry out every run of the scenario at ``path``; yields one result per run."""
+def run_scenario(
+    path: Path, *, retry_sleep: bool = False, on_finish: Callable[[EmbeddedAws], None] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Carry out every run of the scenario at ``path``; yields one result per run. ``on_finish(aws)`` is called
+    after the last run, while the embedded AWS still holds every run (``--report``)."""
     from embedded_aws.faults import inject_fault
 
     scenario = load_scenario(path)
@@ -136,3 +139,5 @@ def run_scenario(path: Path, *, retry_sleep: bool = False) -> Iterator[dict[str,
                 "feeds": summary.get("feeds", {}),
                 "attention": summary.get("attention"),  # a guard that only reports (a flapping feed)
             }
+        if on_finish is not None:
+            on_finish(aws)

@@ -23,7 +23,9 @@ Field rules:
 * ``secret``: a Secrets Manager secret id or ARN (required by some types, e.g. ``isight``);
 * ``enabled``: true or false;
 * ``options``: an object; the common keys ``days_requested`` (1-30), ``max_bytes`` (body cap) and
-  ``timeout`` (seconds) are checked here, the others belong to the adapter and the engine.
+  ``timeout`` (seconds) are checked here, and so are the engine's (:func:`engine_option_problems`: how a body is
+  read, e.g. ``column``, ``delimiter``, ``records``/``select`` for JSON, ``zero_padded``, ``kinds``); the others
+  belong to the adapter.
 
 A ``type: preset`` entry names a public list instead of a URL (``{"name": "spamhaus-drop", "type": "preset"}``):
 :func:`threatfeed.feeds.presets.expand` fills in its ``url`` and ``format`` before these rules run.
@@ -49,7 +51,7 @@ MAX_TIMEOUT_SECONDS = 300
 
 #: Formats the engine parses (``threatfeed.engine.model.FORMATS``; a test keeps the two equal). Kept here so
 #: that validating a catalogue does not import the engine.
-FORMATS = ("auto", "txt", "csv", "stix", "otx", "alienvault", "proofpoint", "fireeye", "misp", "tor")
+FORMATS = ("auto", "txt", "csv", "stix", "otx", "alienvault", "proofpoint", "fireeye", "misp", "tor", "json")
 
 _FIELDS = ("name", "type", "url", "format", "secret", "enabled", "options")
 _SECRET_PARAM_ENDINGS = (
@@ -263,11 +265,120 @@ def _entry_problems(raw: Any, *, allow_http_loopback: bool) -> list[str]:
         problems.append("options must be a JSON object")
     else:
         problems.extend(_option_problems(options))
+        problems.extend(engine_option_problems(options, fmt if isinstance(fmt, str) else "auto"))
     return problems
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: The engine's options (how a body is read), with what each takes. ``threatfeed parse --option`` takes the same.
+ENGINE_OPTIONS = {
+    "column": "the indicator column of a csv feed: a header name or a 0-based index",
+    "columns": "several indicator columns of a csv feed: a list of header names or 0-based indexes",
+    "delimiter": "the csv delimiter, one character (default: sniffed; a pipe table is split on its padded pipes)",
+    "confidence": "0-100, the confidence of the feed's indicators where the format carries none (default 50)",
+    "confidence_column": "a csv column holding a 0-100 confidence",
+    "records": "json: a JMESPath expression selecting the records (default: the list found in the document)",
+    "select": "json: a JMESPath expression giving a record's indicator(s) (default: the first indicator field)",
+    "confidence_select": "json: a JMESPath expression giving a record's 0-100 confidence",
+    "zero_padded": "true: dotted quads are zero-padded decimal (109.230.155.061); default: as the feed's header says",
+    "kinds": 'the indicator kinds the feed may contribute: a list of "ipv4" and "domain" (default both)',
+    "misp_to_ids": "misp: only attributes flagged for detection (default true)",
+    "priority": "a whole number; higher wins when the lists overflow (default 0)",
+    "replace": "true: the body is the feed's whole list (delisted at once); false: earlier entries age out",
+}
+_JSON_OPTIONS = ("records", "select", "confidence_select")
+_CSV_OPTIONS = ("column", "columns", "delimiter", "confidence_column")
+#: Options ``threatfeed parse --option`` reads as a comma-separated list when not written as JSON.
+LIST_OPTIONS = ("columns", "kinds")
+
+
+def _is_column(value: Any) -> bool:
+    return (isinstance(value, str) and bool(value.strip())) or (_is_int(value) and value >= 0)
+
+
+def engine_option_problems(options: Mapping[str, Any], fmt: str = "auto") -> list[str]:
+    """What is wrong with the engine's options of a feed read as ``fmt`` (each a sentence)."""
+    problems: list[str] = []
+    if "column" in options and not _is_column(options["column"]):
+        problems.append(f"options.column must be a header name or a 0-based index, not {options['column']!r}")
+    if "columns" in options:
+        columns = options["columns"]
+        if not isinstance(columns, list) or not columns or not all(_is_column(c) for c in columns):
+            problems.append(f"options.columns must be a non-empty list of header names or indexes, not {columns!r}")
+    if "delimiter" in options:
+        delimiter = options["delimiter"]
+        if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+            problems.append(
+                f"options.delimiter must be one character (tab, comma, semicolon, pipe...), not {delimiter!r}"
+            )
+    if "confidence" in options:
+        conf = options["confidence"]
+        if not _is_int(conf) or not 0 <= conf <= 100:
+            problems.append(f"options.confidence must be a whole number 0..100, not {conf!r}")
+    for key in ("confidence_column",):
+        if key in options and not _is_column(options[key]):
+            problems.append(f"options.{key} must be a header name, not {options[key]!r}")
+    for key in ("zero_padded", "misp_to_ids", "replace"):
+        if key in options and not isinstance(options[key], bool):
+            problems.append(f"options.{key} must be true or false, not {options[key]!r}")
+    if "priority" in options and not _is_int(options["priority"]):
+        problems.append(f"options.priority must be a whole number, not {options['priority']!r}")
+    if "kinds" in options:
+        kinds = options["kinds"]
+        if not isinstance(kinds, list) or not kinds or not set(kinds) <= {"ipv4", "domain"}:
+            problems.append(f'options.kinds must be a non-empty list of "ipv4" and "domain", not {kinds!r}')
+    for key in _JSON_OPTIONS:
+        if key not in options:
+            continue
+        expression = options[key]
+        if not isinstance(expression, str) or not expression.strip():
+            problems.append(f"options.{key} must be a JMESPath expression (a string), not {expression!r}")
+            continue
+        why = _jmespath_problem(expression)
+        if why:
+            problems.append(f"options.{key} {expression!r} is not a JMESPath expression ({why})")
+        if fmt not in ("json", "auto"):
+            problems.append(f"options.{key} applies to format json, not {fmt}")
+    if fmt not in ("csv", "auto"):
+        misplaced = [key for key in _CSV_OPTIONS if key in options]
+        if misplaced:
+            problems.append(f"options.{', options.'.join(misplaced)} apply to format csv, not {fmt}")
+    return problems
+
+
+def _jmespath_problem(expression: str) -> str | None:
+    """Why ``expression`` does not compile as JMESPath (jmespath: in the Lambda runtime; no engine import here, the
+    Plan function ships no NumPy)."""
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as error:
+        return " ".join(str(error).split())
+    return None
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``key=value`` (``threatfeed parse --option``) as the catalogue would hold it: the value read as JSON when
+    it is JSON (``true``, ``3``, ``["ipv4"]``, ``"text"``), else as text (a comma-separated list for
+    :data:`LIST_OPTIONS`). ``ValueError`` for an unknown key or a missing ``=``."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ValueError(f"--option {text!r}: write key=value")
+    if key not in ENGINE_OPTIONS:
+        raise ValueError(f"--option {key}: not an engine option; one of {', '.join(ENGINE_OPTIONS)}")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = [v.strip() for v in raw.split(",") if v.strip()] if key in LIST_OPTIONS else raw
+    if key in LIST_OPTIONS and isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    return key, value
 
 
 def _option_problems(options: Mapping[str, Any]) -> list[str]:

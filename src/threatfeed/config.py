@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from threatfeed.errors import ConfigError
 
 DEFAULT_DAYS_REQUESTED = 7
+#: Names age more slowly than addresses (an address changes hands within days, a name rarely does).
+DEFAULT_DOMAIN_MAX_AGE_DAYS = 30
 #: GuardDuty's quota of entries per threat entity list (the engine's ``GUARDDUTY_MAX_ENTITIES``; not imported
 #: from there: every function reads this module, only the transform function ships the engine's NumPy).
 DEFAULT_MAX_ENTITIES_PER_LIST = 1_000
@@ -33,7 +35,9 @@ class GuardSettings:
     the same for growth, in covered addresses. ``max_covered_addresses``: the ceiling of any list.
     ``flap_overlap_percent`` / ``flap_runs``: a feed whose contribution overlaps its previous one by less than
     that (Jaccard, addresses and names) in each of its last ``flap_runs`` runs is flapping; ``hold_flapping``
-    holds the lists back instead of only reporting it.
+    holds the lists back instead of only reporting it. ``max_benign_jump_percent``: a feed whose share of
+    warninglisted or allow-listed values rises by more than these percentage points over its share in the last
+    published run is poisoned: held back like a failed feed (0 = off).
     """
 
     max_drop_percent: int = 50
@@ -43,6 +47,7 @@ class GuardSettings:
     flap_overlap_percent: int = 20
     flap_runs: int = 3
     hold_flapping: bool = False
+    max_benign_jump_percent: int = 20
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,13 @@ class Settings:
     max_entities_per_list: int = DEFAULT_MAX_ENTITIES_PER_LIST
     isight_secret: str = ""  # the stack's own iSIGHT secret (ARN), referenced by the default catalogue
     isight_enabled: bool = False  # whether the stack was deployed with iSIGHT keys
+    #: MISP warninglists that suppress benign infrastructure (threatfeed.engine.warninglists: "default", groups,
+    #: list names, "-name", "none")
+    warninglists: tuple[str, ...] = ("default",)
+    #: days a name stays listed once no feed lists it (addresses: days_requested)
+    domain_max_age_days: int = DEFAULT_DOMAIN_MAX_AGE_DAYS
+    #: the plan looks up the account's Elastic IPs and NAT gateways in every Region and allow-lists them
+    discover_own_addresses: bool = False
 
     @property
     def owner_tag_value(self) -> str:
@@ -108,6 +120,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         isight_secret=env.get("THREATFEED_ISIGHT_SECRET", ""),
         isight_enabled=env.get("THREATFEED_ISIGHT_ENABLED", "").lower() == "true",
+        warninglists=tuple(v.strip() for v in env.get("THREATFEED_WARNINGLISTS", "default").split(",") if v.strip()),
+        domain_max_age_days=_int_in_range(env, "THREATFEED_DOMAIN_MAX_AGE_DAYS", DEFAULT_DOMAIN_MAX_AGE_DAYS, 1, 365),
+        discover_own_addresses=env.get("THREATFEED_DISCOVER_OWN_ADDRESSES", "").lower() == "true",
     )
 
 
@@ -124,6 +139,9 @@ def load_guards(env: Mapping[str, str]) -> GuardSettings:
         flap_overlap_percent=_int_in_range(env, "THREATFEED_FLAP_OVERLAP_PERCENT", d.flap_overlap_percent, 0, 100),
         flap_runs=_int_in_range(env, "THREATFEED_FLAP_RUNS", d.flap_runs, 2, 20),
         hold_flapping=_choice(env, "THREATFEED_FLAP_ACTION", ("notify", "hold")) == "hold",
+        max_benign_jump_percent=_int_in_range(
+            env, "THREATFEED_MAX_BENIGN_JUMP_PERCENT", d.max_benign_jump_percent, 0, 100
+        ),
     )
 
 

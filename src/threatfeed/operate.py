@@ -37,6 +37,7 @@ class Clients:
 
     def __init__(self, *, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None):
         import boto3
+        from botocore.config import Config
 
         if endpoint_url:
             # The embedded AWS accepts any credentials; do not require a configured profile for it.
@@ -48,11 +49,15 @@ class Clients:
         self.endpoint_url = endpoint_url
         self.region = self._session.region_name or "us-east-1"
         self._cache: dict[tuple[str, str], Any] = {}
+        # A loopback endpoint that does not answer is said at once, not after the SDK's back-off.
+        self._config = Config(retries={"mode": "standard", "total_max_attempts": 2}) if endpoint_url else None
 
     def __call__(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.region)
         if key not in self._cache:
-            self._cache[key] = self._session.client(service, region_name=key[1], endpoint_url=self.endpoint_url)
+            self._cache[key] = self._session.client(
+                service, region_name=key[1], endpoint_url=self.endpoint_url, config=self._config
+            )
         return self._cache[key]
 
 
@@ -62,11 +67,20 @@ def find_stack(clients: Clients, stack_name: str) -> StackRefs:
     try:
         stack = clients("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
     except ClientError as error:
+        details = error.response.get("Error", {})
+        if details.get("Code") != "ValidationError":  # credentials, permissions, throttling: said as such
+            raise
         raise LookupError(
             f"No stack {stack_name!r} in {clients.region}: deploy with `sam deploy --guided`, or pass --stack-name "
-            f"and --region ({error.response.get('Error', {}).get('Message', error)})"
+            f"and --region ({details.get('Message', error)})"
         ) from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    missing = [key for key in ("StateMachineArn", "DataBucketName") if key not in outputs]
+    if missing:
+        raise LookupError(
+            f"Stack {stack_name!r} in {clients.region} has no output {', '.join(missing)}: it is not a threatfeed "
+            f"stack, or its deployment has not finished (status {stack.get('StackStatus', 'unknown')})"
+        )
     parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
     regions = tuple(r.strip() for r in parameters.get("Regions", "").split(",") if r.strip()) or (clients.region,)
     return StackRefs(
@@ -156,6 +170,7 @@ def run_row(described: dict[str, Any]) -> dict[str, Any]:
         "duration_s": round((stopped - started).total_seconds(), 1) if stopped else None,
         "status": described["status"],
         "error": described.get("error"),
+        "cause": described.get("cause"),
         "feeds": {
             name: {k: feed.get(k) for k in ("outcome", "accepted", "rejected")}
             for name, feed in (output.get("feeds") or {}).items()
@@ -220,20 +235,29 @@ def _count_entries(s3: Any, location: str) -> int | None:
 
 
 def manifest_of(clients: Clients, refs: StackRefs, run: str) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
+
     from threatfeed.storage import manifest_key
 
     try:
         body = clients("s3").get_object(Bucket=refs.bucket, Key=manifest_key(run))["Body"].read()
-    except Exception:
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+            raise
         raise LookupError(
-            f"No manifest for run {run!r} in s3://{refs.bucket}: name an execution from `history`"
+            f"No run {run!r} with a manifest in stack {refs.stack_name!r} (s3://{refs.bucket}/{manifest_key(run)}): "
+            "name an execution from `threatfeed history` (a run that failed before its Transform has none)"
         ) from None
     return dict(json.loads(body))
 
 
 def list_entries(clients: Clients, refs: StackRefs, run: str) -> dict[str, set[str]]:
     """Every entry of every list the run built, by list kind."""
-    manifest = manifest_of(clients, refs, run)
+    return manifest_entries(clients, manifest_of(clients, refs, run))
+
+
+def manifest_entries(clients: Clients, manifest: dict[str, Any]) -> dict[str, set[str]]:
+    """Every entry of every list a manifest names, by list kind."""
     entries: dict[str, set[str]] = {}
     for item in manifest.get("lists", []):
         body = clients("s3").get_object(Bucket=item["bucket"], Key=item["key"])["Body"].read().decode()
@@ -278,33 +302,157 @@ def feeds(clients: Clients, refs: StackRefs) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass(frozen=True)
+class StoredCatalogue:
+    """The catalogue object as read: its text and what a conditional write needs to replace exactly it."""
+
+    text: str
+    etag: str
+    version_id: str | None
+
+
+class CatalogueConflict(Exception):
+    """The catalogue changed between the read and the write (someone else edited it): nothing was written."""
+
+
+def load_catalogue(clients: Clients, refs: StackRefs, version_id: str | None = None) -> StoredCatalogue | None:
+    """The catalogue object (a given S3 version of it), or None when there is none yet."""
+    from botocore.exceptions import ClientError
+
+    from threatfeed.storage import CATALOGUE_KEY
+
+    kwargs: dict[str, Any] = {"Bucket": refs.bucket, "Key": CATALOGUE_KEY}
+    if version_id:
+        kwargs["VersionId"] = version_id
+    try:
+        response = clients("s3").get_object(**kwargs)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if version_id and code in ("NoSuchVersion", "InvalidArgument", "400", "404", "NoSuchKey"):
+            raise LookupError(
+                f"No version {version_id!r} of the catalogue of stack {refs.stack_name!r}: pick one from "
+                "`threatfeed feeds history`"
+            ) from None
+        if code in ("NoSuchKey", "404"):
+            return None
+        raise
+    return StoredCatalogue(
+        text=response["Body"].read().decode("utf-8"),
+        etag=str(response.get("ETag", "")),
+        version_id=response.get("VersionId"),
+    )
+
+
 def read_catalogue(clients: Clients, refs: StackRefs) -> str:
     """The catalogue JSON as the next run will read it (LookupError before the first run has written it)."""
     from threatfeed.storage import CATALOGUE_KEY
 
-    s3 = clients("s3")
-    try:
-        return str(s3.get_object(Bucket=refs.bucket, Key=CATALOGUE_KEY)["Body"].read().decode("utf-8"))
-    except s3.exceptions.NoSuchKey:
+    stored = load_catalogue(clients, refs)
+    if stored is None:
         raise LookupError(
             f"No catalogue in s3://{refs.bucket}/{CATALOGUE_KEY} yet: the first run writes the default one, or put "
-            "yours there with `threatfeed feeds import FILE`"
-        ) from None
+            "yours there with `threatfeed feeds import FILE` or `threatfeed feeds add`"
+        )
+    return stored.text
 
 
-def write_catalogue(clients: Clients, refs: StackRefs, text: str) -> str:
+def write_catalogue(
+    clients: Clients,
+    refs: StackRefs,
+    text: str,
+    *,
+    if_match: str | None = None,
+    if_absent: bool = False,
+    allow_http_loopback: bool = True,
+) -> str:
     """Validate ``text`` as a catalogue, then make it the one the next run reads; returns the new S3 version id.
 
-    The previous version stays in the bucket's history (versioned), so an edit can be undone.
+    ``if_match``: the ETag of the catalogue this edit started from; ``if_absent``: the edit started from no
+    catalogue. Either makes the write conditional (S3 ``If-Match`` / ``If-None-Match``), so that two people
+    editing at once never silently lose an edit: the second write raises :class:`CatalogueConflict`. The
+    previous version stays in the bucket's history (versioned), so an edit can be undone.
     """
+    from botocore.exceptions import ClientError
+
     from threatfeed.catalogue import parse_catalogue
     from threatfeed.storage import CATALOGUE_KEY
 
-    parse_catalogue(text)  # ConfigError naming every problem; nothing is written
-    response = clients("s3").put_object(
-        Bucket=refs.bucket, Key=CATALOGUE_KEY, Body=text.encode("utf-8"), ContentType="application/json"
-    )
+    parse_catalogue(text, allow_http_loopback=allow_http_loopback)  # ConfigError naming every problem
+    kwargs: dict[str, Any] = {
+        "Bucket": refs.bucket,
+        "Key": CATALOGUE_KEY,
+        "Body": text.encode("utf-8"),
+        "ContentType": "application/json",
+    }
+    if if_match:
+        kwargs["IfMatch"] = if_match
+    elif if_absent:
+        kwargs["IfNoneMatch"] = "*"
+    try:
+        response = clients("s3").put_object(**kwargs)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+            raise CatalogueConflict(
+                f"The catalogue of stack {refs.stack_name!r} changed since it was read (someone else edited it); "
+                "nothing was written"
+            ) from None
+        raise
     return str(response.get("VersionId", ""))
+
+
+def catalogue_versions(clients: Clients, refs: StackRefs, limit: int = 10) -> list[dict[str, Any]]:
+    """The catalogue's S3 versions, newest first: id, when, how many feeds, what changed from the one before."""
+    from threatfeed.storage import CATALOGUE_KEY
+
+    s3 = clients("s3")
+    versions: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"Bucket": refs.bucket, "Prefix": CATALOGUE_KEY}
+    while True:
+        page = s3.list_object_versions(**kwargs)
+        versions.extend(v for v in page.get("Versions", []) if v["Key"] == CATALOGUE_KEY)
+        if not page.get("IsTruncated"):
+            break
+        kwargs.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
+    versions.sort(key=lambda v: v["LastModified"], reverse=True)
+    shown = versions[: limit + 1]  # one more, to say what the oldest shown one changed
+    feeds: list[dict[str, Any] | None] = []
+    for version in shown:
+        body = s3.get_object(Bucket=refs.bucket, Key=CATALOGUE_KEY, VersionId=version["VersionId"])["Body"].read()
+        feeds.append(_feeds_by_name(body))
+    rows = []
+    for number, version in enumerate(shown[:limit]):
+        now, before = feeds[number], feeds[number + 1] if number + 1 < len(feeds) else {}
+        rows.append(
+            {
+                "version": version["VersionId"],
+                "at": _iso(version["LastModified"]),
+                "current": bool(version.get("IsLatest")),
+                "feeds": None if now is None else len(now),
+                "enabled": None if now is None else sum(1 for f in now.values() if f.get("enabled", True)),
+                "change": _change(before, now),
+            }
+        )
+    return rows
+
+
+def _feeds_by_name(body: bytes) -> dict[str, Any] | None:
+    try:
+        document = json.loads(body)
+        return {str(f.get("name")): f for f in document["feeds"] if isinstance(f, dict)}
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _change(before: dict[str, Any] | None, now: dict[str, Any] | None) -> str:
+    if now is None:
+        return "not valid JSON"
+    if before is None:
+        return "-"
+    added = sorted(set(now) - set(before))
+    removed = sorted(set(before) - set(now))
+    changed = sorted(n for n in set(now) & set(before) if now[n] != before[n])
+    parts = [f"+{n}" for n in added] + [f"-{n}" for n in removed] + [f"~{n}" for n in changed]
+    return " ".join(parts) or "(same feeds)"
 
 
 def published_versions(clients: Clients, refs: StackRefs, kind: str = "ip", index: int = 0) -> list[dict[str, Any]]:
@@ -343,3 +491,113 @@ def start_rollback(clients: Clients, refs: StackRefs, to_run: str | None = None)
         stateMachineArn=refs.state_machine_arn, name=execution_name("rollback"), input=json.dumps(execution_input)
     )
     return str(response["executionArn"]), target
+
+
+def list_executions(clients: Clients, refs: StackRefs) -> list[dict[str, Any]]:
+    """Every execution Step Functions still has for the stack, newest first."""
+    sfn = clients("stepfunctions")
+    executions: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"stateMachineArn": refs.state_machine_arn, "maxResults": 1000}
+    while True:
+        page = sfn.list_executions(**kwargs)
+        executions.extend(page["executions"])
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    executions.sort(key=lambda e: e["startDate"], reverse=True)
+    return executions
+
+
+def report_data(clients: Clients, refs: StackRefs, run: str | None = None, runs: int = 20) -> dict[str, Any]:
+    """What the run report shows: the run (default: the latest), its manifest, what changed since the run
+    before it, and the list sizes and per-feed contributions of the last ``runs`` runs up to it."""
+    executions = list_executions(clients, refs)
+    names = [e["name"] for e in executions]
+    if run is not None and run not in names:
+        raise LookupError(
+            f"No run {run!r} in stack {refs.stack_name!r} ({refs.region}): name one from `threatfeed history`"
+        )
+    if not executions:
+        raise LookupError(f"Stack {refs.stack_name!r} has no runs yet: start one with `threatfeed start`")
+    first = names.index(run) if run else 0
+    sfn = clients("stepfunctions")
+    window: list[dict[str, Any]] = []
+    for execution in executions[first : first + max(1, runs)]:
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        try:
+            manifest: dict[str, Any] | None = manifest_of(clients, refs, execution["name"])
+        except LookupError:
+            manifest = None
+        output = json.loads(described["output"]) if described.get("output") else {}
+        window.append({"row": run_row(described), "output": output, "manifest": manifest})
+    selected = window[0]
+    selected["output"] = _full_output(clients, selected["output"])
+    previous = next((item for item in window[1:] if item["manifest"]), None)
+    changes: dict[str, Any] | None = None
+    if selected["manifest"] and previous is not None:
+        now, before = manifest_entries(clients, selected["manifest"]), manifest_entries(clients, previous["manifest"])
+        kinds = sorted(set(now) | set(before))
+        changes = {
+            "from": previous["row"]["name"],
+            "added": {k: sorted(now.get(k, set()) - before.get(k, set())) for k in kinds},
+            "removed": {k: sorted(before.get(k, set()) - now.get(k, set())) for k in kinds},
+            "feeds": _feed_changes(previous["manifest"], selected["manifest"]),
+        }
+    series = [
+        {
+            "run": item["row"]["name"],
+            "start": item["row"]["start"],
+            "status": item["row"]["status"],
+            "published": bool(item["manifest"].get("publish")),
+            "lists": _list_sizes(item["manifest"]),
+            "feeds": feed_contributions(item["manifest"]),
+        }
+        for item in reversed(window)
+        if item["manifest"]
+    ]
+    return {
+        "stack": refs.stack_name,
+        "region": refs.region,
+        "regions": list(refs.regions),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run": selected["row"],
+        "output": selected["output"],
+        "manifest": selected["manifest"],
+        "changes": changes,
+        "series": series,
+    }
+
+
+def _full_output(clients: Clients, output: dict[str, Any]) -> dict[str, Any]:
+    """The run's whole summary: the execution output, or the S3 object it points at (``details``) when the output
+    had to leave feeds out to stay small."""
+    details = output.get("details")
+    parts = parse_s3_location(details) if isinstance(details, str) else None
+    if not parts:
+        return output
+    try:
+        return dict(json.loads(clients("s3").get_object(Bucket=parts[0], Key=parts[1])["Body"].read()))
+    except Exception:  # the output itself still says what it can
+        return output
+
+
+def _list_sizes(manifest: dict[str, Any]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for item in manifest.get("lists", []):
+        sizes[item["kind"]] = sizes.get(item["kind"], 0) + int(item.get("entries") or 0)
+    return sizes
+
+
+def feed_contributions(manifest: dict[str, Any]) -> dict[str, int]:
+    """Entries each feed contributes to the run's lists (what it delivered, or what it kept from before)."""
+    coverage = (manifest.get("coverage") or {}).get("feeds") or {}
+    engine = (manifest.get("engine") or {}).get("feeds") or {}
+    out = {name: int(item.get("entries") or 0) for name, item in coverage.items() if isinstance(item, dict)}
+    for name, stats in engine.items():
+        out.setdefault(name, int(stats.get("accepted") or 0))
+    return dict(sorted(out.items()))
+
+
+def _feed_changes(before: dict[str, Any], now: dict[str, Any]) -> dict[str, dict[str, int]]:
+    old, new = feed_contributions(before), feed_contributions(now)
+    return {name: {"before": old.get(name, 0), "now": new.get(name, 0)} for name in sorted(set(old) | set(new))}

@@ -22,6 +22,9 @@ STATE_PREFIX = "state/"
 CONFIG_PREFIX = "config/"
 
 CATALOGUE_KEY = f"{CONFIG_PREFIX}catalogue.json"
+#: A user's own warninglists: ``config/warninglists/<name>.txt``, one CIDR, range, address or name a line, each
+#: applied like a MISP warninglist and counted as ``custom/<name>`` (threatfeed.engine.warninglists).
+WARNINGLISTS_PREFIX = f"{CONFIG_PREFIX}warninglists/"
 """The feed catalogue. Yours, not the stack's: no stack update rewrites it (the plan seeds it once, when it is
 missing), the bucket's versioning keeps every earlier version, and an object has room for thousands of feeds."""
 
@@ -39,6 +42,32 @@ def list_key(kind: str, sha256: str) -> str:
 def manifest_key(run_id: str) -> str:
     """The run's manifest: what went in, what was rejected and why, what came out."""
     return f"{MANIFESTS_PREFIX}{run_id}.json"
+
+
+RUNS_PREFIX = "runs/"
+"""A run's working documents, which keep its state payloads the same size whatever the number of feeds: the feed
+items the fetch fan-out reads (``ItemReader``), and the full transform result and summary (the execution history
+carries pointers and counts)."""
+
+FETCHED_PREFIX = "fetched/"
+"""Where the fetch Map's ``ResultWriter`` writes the child executions' results: Step Functions adds the map run's
+id, ``fetched/<map run id>/manifest.json``, and the ``SUCCEEDED_n.json``/``FAILED_n.json``/``PENDING_n.json``
+files it names. A fixed prefix (the state machine names it, and its role may write there only)."""
+
+
+def run_items_key(run_id: str) -> str:
+    """The run's feed items (a JSON array of catalogue entries): the Distributed Map's ``ItemReader`` reads it."""
+    return f"{RUNS_PREFIX}{run_id}/feeds.json"
+
+
+def transform_result_key(run_id: str) -> str:
+    """The transform's whole result (per-feed counts and outcomes, every guard finding)."""
+    return f"{RUNS_PREFIX}{run_id}/transform.json"
+
+
+def summary_key(run_id: str) -> str:
+    """The run's whole summary (every feed); the execution's output keeps counts and the failed feeds first."""
+    return f"{RUNS_PREFIX}{run_id}/summary.json"
 
 
 ENGINE_STATE_KEY = f"{STATE_PREFIX}engine.json"
@@ -145,6 +174,14 @@ class Store:
             return json.loads(self.get_bytes(key))
         except self._s3.exceptions.NoSuchKey:
             return default
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix`` (sorted)."""
+        out: list[str] = []
+        with aws_errors(f"S3 bucket {self.bucket}"):
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                out.extend(item["Key"] for item in page.get("Contents", ()))
+        return sorted(out)
 
     def exists(self, key: str) -> bool:
         try:

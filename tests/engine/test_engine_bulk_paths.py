@@ -24,6 +24,7 @@ from threatfeed.engine import FeedBody, build_lists, parse_body
 from threatfeed.engine import reasons as R
 from threatfeed.engine import spans as S
 from threatfeed.engine.classify import Collector, converted
+from threatfeed.engine.decode import BodyNotUnderstood
 from threatfeed.engine.formats import text as T
 from threatfeed.engine.ipv4 import scan_address_lines
 from threatfeed.engine.packing import first_blocks, ip_lines
@@ -83,6 +84,45 @@ line = st.one_of(
     st.sampled_from(
         ["Ωmega.com", "ünï.de", "1.2.3.4\u00a0", "٣.1.1.1", "[1.2.3.4]", "1.2.3.4:80", "1.2.3.4,x", "a" * 70 + ".com"]
     ),
+    # issue 11: zone and list notations, names under no real public suffix, lines that say what they are
+    st.sampled_from(
+        [
+            ".evil.com",
+            ".1.2.3.4",
+            "||evil.org^",
+            "||x^",
+            "@@||ok.net^",
+            "@@x",
+            "!evil.com",
+            "!x",
+            "!",
+            "! c",
+            "[Adblock Plus 2.0]",
+            "$TTL 300",
+            "$TTL",
+            ":127.0.0.2:Blocked",
+            ":127.0.0.2:",
+            '{"cidr":"1.2.3.0/24"}',
+            "AS13335",
+            "AS13335 CN",
+            "13335",
+            "d41d8cd98f00b204e9800998ecf8427e",
+            "CVE-2026-12345",
+            "bad@evil.com",
+            "payload.js",
+            "hxxp://payload[.]js/x",
+            "xmlhttp.onreadystatechange",
+            "co.uk",
+            "*.co.uk",
+            "foo.ck",
+            "x.zip",
+            "hxxp://co[.]uk/",
+            "/gate.php",
+            "example.com",
+            "a.example.net",
+            "*.evil.com",
+        ]
+    ),
 )
 allow = st.lists(
     st.sampled_from(
@@ -93,7 +133,10 @@ allow = st.lists(
 
 
 def _outcome(body: bytes, **kw) -> tuple:
-    result = parse_body(body, format="txt", settings=settings(**kw))
+    try:
+        result = parse_body(body, format="txt", settings=settings(**kw))
+    except BodyNotUnderstood as exc:  # a header and nothing else: both paths must say so
+        return ("not understood", str(exc), None, None, {})
     return (result.stats.to_dict(), result.ipv4, result.domains, result.revoked_ipv4, result.stats.reasons)
 
 

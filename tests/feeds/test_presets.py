@@ -30,7 +30,7 @@ def test_every_preset_is_an_https_list_in_a_format_the_engine_reads(name) -> Non
     (entry,) = catalogue({"name": name, "type": "preset"})
 
     assert (entry.type, entry.url, entry.format) == ("preset", PRESETS[name].url, PRESETS[name].format)
-    assert entry.options == {"preset": name} and entry.secret is None
+    assert entry.options == {**PRESETS[name].options, "preset": name} and entry.secret is None
     assert url_problem(entry.url, allow_http_loopback=False) is None and entry.url.startswith("https://")
     assert entry.format in FORMATS and entry.format in FEED_TYPES["preset"].formats
     assert PRESETS[name].schedule and PRESETS[name].notes
@@ -64,7 +64,7 @@ def test_giving_the_presets_own_url_and_format_is_fine() -> None:
             {"name": "spamhaus-edrop", "type": "preset"},
             "merged EDROP into DROP on 2024-04-10.*use the preset spamhaus-drop",
         ),
-        ({"name": "x", "type": "preset"}, "preset 'x' is not one of: cins-army, dshield-block"),
+        ({"name": "x", "type": "preset"}, "preset 'x' is not one of: cins-army, dataplane-sshclient"),
         ({"name": "x", "type": "preset", "preset": "tor-exits", "options": {"preset": "cins-army"}}, "keep one"),
         ({"name": "x", "type": "preset", "preset": "cins-army", "url": "https://mirror.invalid/l.txt"}, "http_list"),
         ({"name": "x", "type": "preset", "preset": "cins-army", "format": "csv"}, "leave 'format' out"),
@@ -140,6 +140,42 @@ SAMPLES = {
         ["45.9.148.0/24", "91.92.240.0/24"],
     ),
     "cins-army": ("45.9.148.114\n91.92.240.10\n", ["45.9.148.114", "91.92.240.10"]),
+    "spamhaus-drop-json": (
+        '{"cidr":"1.10.16.0/20","sblid":"SBL256894","rir":"apnic"}\n'
+        '{"cidr":"45.9.148.0/24","sblid":"SBL650911","rir":"ripencc"}\n'
+        '{"type":"metadata","timestamp":1795773682,"size":120,"records":2,"copyright":"(c) 2026 Spamhaus"}\n',
+        ["1.10.16.0/20", "45.9.148.0/24"],
+    ),
+    "feodotracker-json": (
+        '[{"ip_address": "91.92.240.10", "port": 443, "status": "online", "hostname": null, "as_number": 394711, '
+        '"as_name": "LIMENET", "country": "NL", "first_seen": "2026-11-20 10:00:00", "last_online": "2026-11-27", '
+        '"malware": "QakBot"}]\n',
+        ["91.92.240.10"],
+    ),
+    "threatfox-recent": (
+        '{"1663050": [{"ioc_value": "91.92.240.10:4444", "ioc_type": "ip:port", "threat_type": "botnet_cc", '
+        '"confidence_level": 100, "reference": "https://blog.researcher.example.net/x"}], '
+        '"1663053": [{"ioc_value": "9f2c4a1e8b7d6c5f4e3a2b1c0d9e8f7a", "ioc_type": "md5_hash", '
+        '"threat_type": "payload", "confidence_level": 50}]}\n',
+        ["91.92.240.10"],
+    ),
+    "urlhaus-recent": (
+        '{"3312001": [{"url": "http://193.42.33.7:41922/i", "url_status": "online", "threat": "malware_download", '
+        '"urlhaus_link": "https://urlhaus.abuse.ch/url/3312001/"}], '
+        '"3312003": [{"url": "http://59.97.171.99:39214/bin.sh", "url_status": "offline", '
+        '"threat": "malware_download", "urlhaus_link": "https://urlhaus.abuse.ch/url/3312003/"}]}\n',
+        ["193.42.33.7"],
+    ),
+    **{
+        f"dataplane-{report}": (
+            f"# DataPlane.org - for operators, by operators\n# {report}\n#\n"
+            "# ASN  |  ASname  |  ipaddr  |  lastseen  |  category\n#\n"
+            f"4134         |  CHINANET-BACKBONE No.31,Jin-ro  |  117.21.224.121  |  2026-11-26 02:35:38  |  {report}\n"
+            f"64512        |  EXAMPLE | Hosting              |  45.9.148.114    |  2026-11-27 12:00:00  |  {report}\n",
+            ["117.21.224.121", "45.9.148.114"],
+        )
+        for report in ("sshpwauth", "sshclient", "telnetlogin", "vncrfb")
+    },
     "et-compromised": ("193.42.33.7\n194.26.29.113\n", ["193.42.33.7", "194.26.29.113"]),
 }
 
@@ -156,7 +192,8 @@ def test_a_preset_is_fetched_as_a_list_and_read_by_the_engine(server, session, s
     loopback = replace(resolved, url=server.url(f"/{name}"))
 
     fetched = fetch_feed(loopback, now=now, days_requested=7, secret=None, settings=settings, session=session)
-    result = build_lists([FeedBody(name, fetched.body, resolved.format)], EngineSettings(now=now, days_requested=7))
+    feed = FeedBody(name, fetched.body, resolved.format, resolved.options)
+    result = build_lists([feed], EngineSettings(now=now, days_requested=7))
 
     assert fetched.status == 200 and fetched.body == body.encode() and fetched.cursor is None
     (ip_list,) = [lst for lst in result.lists if lst.kind == "ip"]

@@ -75,8 +75,46 @@ def test_the_demo_runs_with_every_call_authorized_and_none_denied() -> None:
             "s3:GetObject",
             "PlanFunction",
         ),
+        # the plan may no longer write the run's feed items for the fetch Map
+        (
+            "- Sid: WriteRunItems\n              Effect: Allow\n              Action: s3:PutObject",
+            "- Sid: WriteRunItems\n              Effect: Allow\n              Action: s3:GetObject",
+            "s3:PutObject",
+            "PlanFunction",
+        ),
+        # the state machine may no longer start its own child executions (the Distributed Map's)
+        (
+            "- Sid: StartFetchChildExecutions\n            Effect: Allow\n            Action: states:StartExecution",
+            "- Sid: StartFetchChildExecutions\n            Effect: Allow\n            Action: states:ListExecutions",
+            "states:StartExecution",
+            "ThreatfeedStateMachineRole",
+        ),
+        # ... nor read the feed items (ItemReader)
+        (
+            "- Sid: ReadRunItems\n              Effect: Allow\n              Action: s3:GetObject",
+            "- Sid: ReadRunItems\n              Effect: Allow\n              Action: s3:GetObjectVersion",
+            "s3:GetObject",
+            "ThreatfeedStateMachineRole",
+        ),
+        # ... nor write the fetch results (ResultWriter)
+        (
+            "              Action:\n                - s3:PutObject\n                - s3:GetObject\n"
+            "                - s3:ListMultipartUploadParts",
+            "              Action:\n                - s3:GetObject\n                - s3:ListMultipartUploadParts",
+            "s3:PutObject",
+            "ThreatfeedStateMachineRole",
+        ),
     ],
-    ids=["fetch-put-raw", "publish-create-entity-set", "publish-guardduty-slr", "plan-read-catalogue"],
+    ids=[
+        "fetch-put-raw",
+        "publish-create-entity-set",
+        "publish-guardduty-slr",
+        "plan-read-catalogue",
+        "plan-put-run-items",
+        "machine-start-child-executions",
+        "machine-read-items",
+        "machine-write-results",
+    ],
 )
 def test_a_permission_removed_from_the_template_fails_the_run_naming_action_and_role(
     tmp_path: Path, old: str, new: str, action: str, role: str

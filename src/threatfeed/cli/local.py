@@ -7,18 +7,37 @@ import json
 import sys
 from typing import Any, TextIO
 
+from threatfeed.pipeline.suppression import suppression_text
+
 
 def add_commands(commands: Any) -> None:
     local = commands.add_parser("local", help="run on the embedded AWS (moto, loopback feeds; no account)")
     verbs = local.add_subparsers(dest="verb", required=True)
-    run = verbs.add_parser("run", help="deploy template.yaml into the embedded AWS and run one execution")
+    yours = argparse.ArgumentParser(add_help=False)
+    yours.add_argument(
+        "--catalogue",
+        default=None,
+        help="your catalogue file instead of the sample feeds; a feed URL may be a local file (file:PATH or a "
+        "path relative to the catalogue), served by the embedded AWS's loopback feed server",
+    )
+    yours.add_argument(
+        "--secrets",
+        default=None,
+        help="a JSON file of secret name → object, created as threatfeed/<stack>/<name> in the embedded Secrets "
+        "Manager; a catalogue feed names one by its name",
+    )
+    yours.add_argument("--regions", default="us-east-1,eu-west-1", help="comma-separated Regions to publish to")
+    run = verbs.add_parser(
+        "run", parents=[yours], help="deploy template.yaml into the embedded AWS and run one execution"
+    )
     run.add_argument("--input", default=None, help="execution input as JSON (default: a manual run)")
     run.add_argument("--scenario", default=None, help="a scenario file: several runs with the feed answers to replay")
-    run.add_argument("--regions", default="us-east-1,eu-west-1", help="comma-separated Regions to publish to")
+    run.add_argument("--report", default=None, metavar="FILE", help="also write the run report (HTML) to FILE")
     run.set_defaults(func=run_command)
-    serve = verbs.add_parser("serve", help="keep the embedded AWS running on a loopback port until interrupted")
+    serve = verbs.add_parser(
+        "serve", parents=[yours], help="keep the embedded AWS running on a loopback port until interrupted"
+    )
     serve.add_argument("--port", type=int, default=4566, help="loopback port (default 4566; 0 picks a free one)")
-    serve.add_argument("--regions", default="us-east-1,eu-west-1", help="comma-separated Regions to publish to")
     serve.set_defaults(func=serve_command)
 
 
@@ -81,7 +100,82 @@ def print_summary(result: Any, out: TextIO) -> None:
     if summary.get("attention"):
         attention = summary["attention"]
         print(f"\nNeeds attention ({attention['error']}): {_short(attention['cause'], 600)}", file=out)
+    print(suppression_text(summary), end="", file=out)  # what the warninglists kept out (issue 12)
     print(f"\nManifest: {summary.get('manifest')}", file=out)
+
+
+def _regions(args: argparse.Namespace) -> list[str]:
+    from threatfeed.cli.failures import CliError
+
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    if not regions:
+        raise CliError("--regions names no Region: e.g. --regions us-east-1,eu-west-1")
+    return regions
+
+
+def execution_input(raw: str | None) -> dict[str, Any]:
+    """``--input`` parsed and checked against the input schema, as the Plan state would, before anything starts."""
+    from threatfeed.cli.failures import CliError
+    from threatfeed.errors import ConfigError
+
+    if raw is None:
+        return {"trigger": "manual"}
+    try:
+        document = json.loads(raw)
+    except ValueError as error:
+        raise CliError(
+            f"--input is not valid JSON ({getattr(error, 'msg', error)} at column {getattr(error, 'colno', '?')}):"
+            " give an object, e.g. --input '{\"dry_run\": true}'"
+        ) from None
+    from threatfeed.pipeline.plan import validate_input
+
+    try:
+        return validate_input(document)
+    except ConfigError as error:
+        raise CliError(f"--input: {error}") from None
+
+
+def _yours(args: argparse.Namespace) -> dict[str, Any]:
+    """The EmbeddedAws keyword arguments for --catalogue and --secrets (checked before anything starts)."""
+    from threatfeed.cli.failures import CliError
+
+    if args.secrets and not args.catalogue:
+        raise CliError("--secrets goes with --catalogue: the secrets are for your catalogue's feeds")
+    if not args.catalogue:
+        return {}
+    from pathlib import Path
+
+    from embedded_aws.runtime import LocalCatalogue
+    from threatfeed.cli.tryfeed import load_secrets_file
+
+    secrets = load_secrets_file(args.secrets) if args.secrets else {}
+    catalogue = LocalCatalogue(Path(args.catalogue), secrets)
+    catalogue.check()
+    return {"catalogue": catalogue, "secrets": secrets}
+
+
+def _describe_yours(kwargs: dict[str, Any], out: TextIO) -> None:
+    catalogue = kwargs.get("catalogue")
+    if catalogue is None:
+        return
+    print(f"Catalogue {catalogue.path} ({len(catalogue.document['feeds'])} feeds)", file=out)
+    for name, path in sorted(catalogue.files.items()):
+        print(f"  {name}: served from {path}", file=out)
+    for name in sorted(kwargs.get("secrets") or {}):
+        print(f"  secret {name}: in the embedded Secrets Manager (value not shown)", file=out)
+
+
+def write_report(aws: Any, path: str, out: TextIO) -> None:
+    """The run report of the embedded AWS's latest run, as ``threatfeed report`` writes it."""
+    from pathlib import Path
+
+    from threatfeed import operate
+    from threatfeed.cli.report import render
+
+    clients = operate.Clients(region=aws.stack_region)
+    refs = operate.find_stack(clients, aws.stack_name)
+    Path(path).write_text(render(operate.report_data(clients, refs)), encoding="utf-8")
+    print(f"\nReport: {Path(path).resolve()}", file=out)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -89,11 +183,13 @@ def run_command(args: argparse.Namespace) -> int:
         return scenario_command(args)
     from embedded_aws.runtime import EmbeddedAws
 
-    execution_input = json.loads(args.input) if args.input else {"trigger": "manual"}
-    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    execution = execution_input(args.input)
+    regions = _regions(args)
+    yours = _yours(args)
     out = sys.stdout
     print(f"Starting the embedded AWS (moto) with Regions {', '.join(regions)}…", file=out, flush=True)
-    with EmbeddedAws(regions=regions) as aws:
+    _describe_yours(yours, out)
+    with EmbeddedAws(regions=regions, **yours) as aws:
         print(f"State machine {aws.stack.state_machine_arn}", file=out)
         print(f"Feeds served on {aws.feed_server.url('')}\n", file=out, flush=True)
 
@@ -102,8 +198,10 @@ def run_command(args: argparse.Namespace) -> int:
             if line:
                 print(line, file=out, flush=True)
 
-        result = aws.run(execution_input, on_event=show)
+        result = aws.run(execution, on_event=show)
         print_summary(result, out)
+        if args.report:
+            write_report(aws, args.report, out)
     return 0 if result.status == "SUCCEEDED" else 1
 
 
@@ -112,13 +210,16 @@ def serve_command(args: argparse.Namespace) -> int:
 
     from embedded_aws.runtime import EmbeddedAws
 
-    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    regions = _regions(args)
+    yours = _yours(args)
+    _check_port_free(args.port)
     stop = threading.Event()
-    with EmbeddedAws(regions=regions) as aws:
+    _describe_yours(yours, sys.stdout)
+    with EmbeddedAws(regions=regions, **yours) as aws:
         endpoint = aws.serve(port=args.port)
         print(f"Embedded AWS on {endpoint} (stack {aws.stack_name!r} in {aws.stack_region}). In another terminal:")
         print(f"  threatfeed start --endpoint-url {endpoint} --region {aws.stack_region}")
-        print(f"  threatfeed history|status|feeds --endpoint-url {endpoint} --region {aws.stack_region}")
+        print(f"  threatfeed history|status|feeds|report --endpoint-url {endpoint} --region {aws.stack_region}")
         print("Ctrl-C to stop.", flush=True)
         try:
             stop.wait()
@@ -127,14 +228,38 @@ def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_port_free(port: int) -> None:
+    """A port in use is said before the embedded AWS starts (its server would only print a warning and serve
+    nothing)."""
+    import socket
+
+    from threatfeed.cli.failures import CliError
+
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no conflict
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise CliError(
+                f"port {port} on 127.0.0.1 is in use (another `threatfeed local serve`?): stop it, or pass --port 0 "
+                "(a free port) or another port"
+            ) from None
+
+
 def scenario_command(args: argparse.Namespace) -> int:
     """One JSON line per run; exit 0 when every run was carried out, whatever its outcome."""
     from pathlib import Path
 
     from embedded_aws.scenario import ScenarioError, run_scenario
+    from threatfeed.cli.failures import CliError
 
+    if args.catalogue or args.secrets or args.input:
+        raise CliError("--scenario brings its own feeds and inputs: leave out --catalogue, --secrets and --input")
+    report = (lambda aws: write_report(aws, args.report, sys.stderr)) if args.report else None
     try:
-        for result in run_scenario(Path(args.scenario)):
+        for result in run_scenario(Path(args.scenario), on_finish=report):
             print(json.dumps(result, sort_keys=True), flush=True)
     except ScenarioError as error:
         print(f"threatfeed: {error}", file=sys.stderr)

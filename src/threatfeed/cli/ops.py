@@ -1,6 +1,9 @@
-"""``threatfeed start|history|status|diff|feeds``: operate a deployed stack, in an account or on the embedded AWS.
+"""``threatfeed start|history|status|diff|rollback|feeds|report``: operate a deployed stack, in an account or on
+the embedded AWS.
 
-Exit codes: 0 success; 1 the run (or a Region) failed; 2 usage or lookup error (no such stack or run).
+Exit codes: 0 success; 1 the run (or a Region) failed; 2 usage, setup or lookup error (no credentials, an
+endpoint that does not answer, no such stack, feed or run). Failures are explained by
+:mod:`threatfeed.cli.failures`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from threatfeed import operate
+from threatfeed.cli.failures import CliError
 
 
 def _default_stack_name() -> str:
@@ -60,25 +64,35 @@ def add_commands(commands: Any) -> None:
     back.add_argument("--no-wait", action="store_true", help="print the execution ARN and return")
     back.set_defaults(func=rollback_command)
 
-    fds = commands.add_parser(
-        "feeds",
+    from threatfeed.cli import feeds
+
+    feeds.add_parser(commands, common, feeds_command)
+
+    rep = commands.add_parser(
+        "report",
         parents=[common],
-        help="the catalogue: list (each feed's last outcome), export, validate or import it",
-        description="The catalogue is s3://<data bucket>/config/catalogue.json, yours to edit: `feeds export "
-        "> catalogue.json`, edit, `feeds validate catalogue.json`, `feeds import catalogue.json` (validated "
-        "again before it is written; the previous version stays in the bucket's history).",
+        help="write a run's report: one self-contained HTML page with tables and plots",
+        description="One HTML page (no external assets) about RUN (default: the latest run): its feeds with "
+        "accepted and rejected by reason, its lists per Region and their status, what changed since the run "
+        "before, and plots of the list sizes and per-feed contributions over the last -n runs.",
     )
-    fds.add_argument("verb", nargs="?", default="list", choices=["list", "export", "validate", "import"])
-    fds.add_argument("file", nargs="?", help="the catalogue file (validate, import)")
-    fds.set_defaults(func=feeds_command)
+    rep.add_argument("run", nargs="?", help="the run (execution name, from `history`); default: the latest")
+    rep.add_argument("--out", default=None, help="the HTML file to write (default report-<run>.html; - for stdout)")
+    rep.add_argument("-n", type=int, default=20, help="runs in the plots (default 20)")
+    rep.set_defaults(func=report_command)
 
 
 def _connect(args: argparse.Namespace) -> tuple[operate.Clients, operate.StackRefs]:
+    from threatfeed.cli.failures import WHERE, note_args
+
+    note_args(args)
+    WHERE.stack = args.stack_name or _default_stack_name()
     clients = operate.Clients(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
-    return clients, operate.find_stack(clients, args.stack_name or _default_stack_name())
+    WHERE.region = clients.region
+    return clients, operate.find_stack(clients, WHERE.stack)
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str], out: TextIO) -> None:
+def table(rows: list[dict[str, Any]], columns: list[str], out: TextIO) -> None:
     if not rows:
         print("(none)", file=out)
         return
@@ -94,7 +108,7 @@ def _rows(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[st
     if args.json:
         print(json.dumps(rows, default=str), file=out)
     else:
-        _table(rows, columns, out)
+        table(rows, columns, out)
 
 
 def _cell(value: Any) -> str:
@@ -106,27 +120,55 @@ def _cell(value: Any) -> str:
 
 
 def _guarded(func: Any) -> Any:
+    """The verb with stdout; its failures are explained by the console command (threatfeed.cli.failures)."""
+
     def wrapper(args: argparse.Namespace) -> int:
-        try:
-            return int(func(args, sys.stdout))
-        except LookupError as error:
-            print(f"threatfeed: {error.args[0] if error.args else error}", file=sys.stderr)
-            return 2
+        return int(func(args, sys.stdout))
 
     return wrapper
 
 
 @_guarded
 def start_command(args: argparse.Namespace, out: TextIO) -> int:
+    feeds = [f.strip() for f in args.feeds.split(",") if f.strip()] if args.feeds else None
+    if args.feeds is not None and not feeds:
+        raise CliError("--feeds names no feed: give catalogue feed names, e.g. --feeds isight,feodo")
     clients, refs = _connect(args)
-    feeds = [f.strip() for f in args.feeds.split(",")] if args.feeds else None
+    if feeds:
+        _check_feeds(clients, refs, feeds)
     arn = operate.start_run(clients, refs, urgent=args.urgent, feeds=feeds, dry_run=args.dry_run, force=args.force)
     return _follow(args, clients, arn, out)
+
+
+def _check_feeds(clients: operate.Clients, refs: operate.StackRefs, wanted: list[str]) -> None:
+    """Unknown or disabled feeds are said before a run is started for them (the run would refuse them)."""
+    from threatfeed.catalogue import parse_catalogue
+    from threatfeed.errors import ConfigError
+
+    try:
+        entries = parse_catalogue(operate.read_catalogue(clients, refs))
+    except (ConfigError, LookupError):
+        return  # no catalogue yet, or an invalid one: the run says so, with a notification
+    by_name = {e.name: e for e in entries}
+    unknown = [n for n in wanted if n not in by_name]
+    if unknown:
+        raise CliError(
+            f"no feed {', '.join(repr(n) for n in unknown)} in the catalogue of stack {refs.stack_name!r} "
+            f"({refs.region}); it has: {', '.join(sorted(by_name)) or 'no feeds'} (`threatfeed feeds`)"
+        )
+    disabled = [n for n in wanted if not by_name[n].enabled]
+    if disabled:
+        raise CliError(
+            f"feed {', '.join(repr(n) for n in disabled)} is disabled in the catalogue of stack {refs.stack_name!r}:"
+            f" `threatfeed feeds enable {disabled[0]}` first"
+        )
 
 
 @_guarded
 def rollback_command(args: argparse.Namespace, out: TextIO) -> int:
     clients, refs = _connect(args)
+    if args.to:
+        operate.manifest_of(clients, refs, args.to)  # an unknown run is said before anything starts
     arn, target = operate.start_rollback(clients, refs, args.to)
     if not args.json:
         print(f"Rolling back to the lists of run {target}", file=out)
@@ -173,6 +215,8 @@ def _print_run(row: dict[str, Any], out: TextIO) -> None:
 
 @_guarded
 def history_command(args: argparse.Namespace, out: TextIO) -> int:
+    if args.n < 1:
+        raise CliError(f"-n {args.n}: give how many runs to show, 1 or more")
     clients, refs = _connect(args)
     _rows(
         args, operate.history(clients, refs, args.n), ["name", "start", "duration_s", "status", "feeds", "regions"], out
@@ -207,30 +251,28 @@ def diff_command(args: argparse.Namespace, out: TextIO) -> int:
 
 @_guarded
 def feeds_command(args: argparse.Namespace, out: TextIO) -> int:
-    from threatfeed.catalogue import parse_catalogue
-    from threatfeed.errors import ConfigError
+    from threatfeed.cli import feeds
 
-    if args.verb in ("validate", "import"):
-        if not args.file:
-            raise LookupError(f"feeds {args.verb} needs the catalogue file: threatfeed feeds {args.verb} FILE")
-        try:
-            text = Path(args.file).read_text(encoding="utf-8")
-            entries = parse_catalogue(text)
-        except OSError as error:
-            raise LookupError(f"cannot read {args.file}: {error.strerror or error}") from None
-        except ConfigError as error:
-            raise LookupError(f"{args.file}: {error}") from None
-        if args.verb == "validate":
-            print(f"{args.file}: valid, {len(entries)} feed(s), {sum(e.enabled for e in entries)} enabled", file=out)
-            return 0
-        clients, refs = _connect(args)
-        version = operate.write_catalogue(clients, refs, text)
-        print(f"Catalogue of {refs.stack_name} replaced ({len(entries)} feeds; S3 version {version}).", file=out)
-        return 0
+    return feeds.feeds_command(args, out, _connect)
+
+
+@_guarded
+def report_command(args: argparse.Namespace, out: TextIO) -> int:
+    from threatfeed.cli.report import render
+
     clients, refs = _connect(args)
-    if args.verb == "export":
-        out.write(operate.read_catalogue(clients, refs))
+    data = operate.report_data(clients, refs, args.run, runs=max(1, args.n))
+    page = render(data)
+    target = args.out or f"report-{data['run']['name']}.html"
+    if target == "-":
+        out.write(page)
         return 0
-    columns = ["name", "type", "format", "enabled", "last_outcome", "accepted", "rejected", "last_run"]
-    _rows(args, operate.feeds(clients, refs), columns, out)
+    try:
+        Path(target).write_text(page, encoding="utf-8")
+    except OSError as error:
+        raise CliError(f"cannot write the report to {target}: {error.strerror or error}") from None
+    if args.json:
+        print(json.dumps({"report": str(Path(target).resolve()), "run": data["run"]["name"]}), file=out)
+    else:
+        print(f"Report of run {data['run']['name']} ({data['run']['status']}): {Path(target).resolve()}", file=out)
     return 0

@@ -1,8 +1,10 @@
 """The indicator engine: feed bodies in, GuardDuty-ready lists, accounting and state out.
 
-No boto3 and no AWS call, so tests run without AWS. Two third-party imports, shipped by the transform
-function only: NumPy, for the operations that touch every address (sorting, merging, rendering lists), and
-idna, for internationalized names as clients resolve them (IDNA 2008). Modules, one concern each:
+No boto3 and no AWS call, so tests run without AWS. Third-party imports, shipped by the transform function:
+NumPy, for the operations that touch every address (sorting, merging, rendering lists), idna, for
+internationalized names as clients resolve them (IDNA 2008), publicsuffixlist, for the Public Suffix List a name
+must end in (bundled, pinned), and jmespath (the Lambda runtime has it) for the generic JSON format's
+``records``/``select`` options. Modules, one concern each:
 
 - :mod:`.model` the public data types; :mod:`.reasons` rejection/correction names and counting
 - :mod:`.decode` decompression caps, encodings, line endings

@@ -6,13 +6,18 @@ A body that cannot be read at all (decompression bomb, corrupt archive, invalid 
 column that is gone) or that yields nothing usable does not wipe the feed: it is treated like a failed
 fetch and carried over, with the error in its stats. Even an unexpected exception while parsing one feed
 only fails that feed (its stats say so); only run-wide problems (a malformed allow-list) raise.
+
+The selected MISP warninglists (:mod:`.warninglists`) join the policy: what they hold is rejected per value, under
+the list's name, and contributions kept from earlier runs are brought under today's lists before use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace as with_fields
 from typing import Any
 
+from threatfeed.engine import warninglists as W
 from threatfeed.engine.model import EngineResult, EngineSettings, FeedBody, FeedStats, utc
 from threatfeed.engine.packing import pack
 from threatfeed.engine.parse import ParsedFeed, parse_body, policy_for
@@ -29,9 +34,13 @@ def build_lists(
 ) -> EngineResult:
     """Parse, merge, age and pack. Equal input gives byte-equal lists (and equal state)."""
     policy = policy_for(settings)
+    warn = W.for_settings(settings)
+    if warn.lists:
+        policy = with_fields(policy, warn=warn)
     now = int(settings.now.timestamp())
     cutoff = now - settings.days_requested * 86400
-    old = load(previous_state)
+    name_cutoff = now - settings.domain_days * 86400
+    old = W.scrub_states(load(previous_state), warn)
     stats: dict[str, FeedStats] = {}
     parsed: dict[str, ParsedFeed] = {}
     seen_at: dict[str, int] = {}
@@ -75,16 +84,19 @@ def build_lists(
             continue
         # A body of revocations only is a delta, whatever the feed's mode: it retracts, it does not replace.
         replace = name in replacing and result.stats.accepted > 0
-        retained[name] = advance(old.get(name), result, seen_at[name], cutoff, priority[name], replace=replace)
+        retained[name] = advance(
+            old.get(name), result, seen_at[name], cutoff, priority[name], replace=replace, name_cutoff=name_cutoff
+        )
         failed.discard(name)
     for name in sorted(set(carry_over) | failed):
         if name in retained:
             continue
         if name in old:
-            retained[name] = age(old[name], cutoff)
+            retained[name] = age(old[name], cutoff, name_cutoff)
         entry = stats.setdefault(name, FeedStats(feed=name))
         entry.carried_over = True
-    lists, dropped = pack(retained, policy, settings)
+    left_out: dict[str, Any] = {}
+    lists, dropped = pack(retained, policy, settings, report=left_out)
     kept = {name: fs for name, fs in retained.items() if fs.rows}
     return EngineResult(
         lists=lists,
@@ -93,6 +105,8 @@ def build_lists(
         state=dump(kept, now),
         settings=settings,
         carry_over=tuple(sorted(carry_over)),
+        warninglists=W.report(warn, stats),
+        left_out=left_out,
     )
 
 

@@ -13,7 +13,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
-from operator import and_, ge, lshift, not_, or_, sub
+from operator import and_, ge, is_, lshift, not_, or_, sub
 from socket import AF_INET6, inet_aton, inet_pton
 from typing import Any
 
@@ -44,9 +44,17 @@ from threatfeed.engine.spans import (
 )
 
 DEFAULT_CONFIDENCE = 50
+#: The indicator kinds a list can hold (``options.kinds`` picks among them).
+KINDS = frozenset({"ipv4", "domain"})
 _SINGLE = (1 << 32) + 1  # ip * _SINGLE is the interval key of the single address ip
 #: A token with none of the characters any indicator (or defanged indicator) needs.
 _PLAIN_WORD = re.compile(r"[^.:/\[\](){}@\s]+").fullmatch
+_ASN = re.compile(r"(?:AS|ASN)[0-9]{1,10}", re.IGNORECASE).fullmatch
+_CVE = re.compile(r"CVE-[0-9]{4}-[0-9]{4,}", re.IGNORECASE).fullmatch
+_HASH = re.compile(r"[0-9A-Fa-f]{32}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64}").fullmatch
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+").fullmatch
+#: Octets written with leading zeros (read as decimal where a feed declares zero-padded addresses).
+_PADDED = re.compile(r"(?:^|\.)0[0-9]").search
 _HEXISH_V6 = re.compile(r"[0-9A-Fa-f:.]+(?:/\d{1,3})?(?:%\w+)?")
 
 
@@ -69,6 +77,20 @@ _INTERVAL_REASONS = (
     R.BOGON_CARVED,
     R.ALLOW_LIST_CARVED,
 )
+
+
+def plain_reason(token: str) -> str:
+    """Why a token without dots, colons, slashes, brackets or ``@`` is no indicator, saying what it is: a
+    digest (``hash``), a bare number, an AS number (``asn``), a single DNS label, or nothing recognizable."""
+    if _HASH(token):
+        return R.HASH
+    if token.isascii() and token.isdigit():
+        return R.NUMBER
+    if _ASN(token):
+        return R.ASN
+    if _CVE(token):
+        return R.CVE
+    return R.SINGLE_LABEL_DOMAIN if D.LABEL(token) else R.UNRECOGNIZED
 
 
 def interval_events() -> dict[str, list[int]]:
@@ -119,10 +141,23 @@ _Verdict = tuple[str, object, int, tuple[str, ...]]
 class Collector:
     """Accumulates one feed's indicators, rejections and counters while a format parser feeds it."""
 
-    def __init__(self, feed: str, policy: Policy, confidence: int = DEFAULT_CONFIDENCE) -> None:
+    def __init__(
+        self,
+        feed: str,
+        policy: Policy,
+        confidence: int = DEFAULT_CONFIDENCE,
+        *,
+        zero_padded: bool = False,
+        kinds: frozenset[str] = KINDS,
+    ) -> None:
         self.feed = feed
         self.policy = policy
         self.confidence = confidence
+        #: The feed declares zero-padded dotted quads (``061.067.077.098``): read them as decimal.
+        self.zero_padded = zero_padded
+        #: The indicator kinds the feed may contribute (``options.kinds``); others are ``kind_filtered``.
+        self.kinds = kinds
+        self.all_kinds = kinds >= KINDS
         self.tally = R.Tally(feed)
         # bulk addresses (uint32) with their line positions in a chunk whose first line is the int
         self.quad_batches: list[tuple[np.ndarray, np.ndarray, int]] = []
@@ -134,6 +169,9 @@ class Collector:
         self.lines = 0
         self.first_content = 0  # line number of a text body's first data line (for header detection)
         self.skipped = 0
+        #: Records or lines with content that carried no candidate value (a record type that is no network
+        #: indicator, an empty indicator field): skipped too. A body of nothing else was not understood.
+        self.ignored = 0
         self.accepted = 0
         self.ipv4 = 0
         self.n_domains = 0
@@ -145,6 +183,11 @@ class Collector:
 
     def skip(self, n: int = 1) -> None:
         self.skipped += n
+
+    def ignore(self, n: int = 1) -> None:
+        """Content that carries no candidate value: skipped, and remembered (see :attr:`ignored`)."""
+        self.skipped += n
+        self.ignored += n
 
     def add_address_lines(self, found: AddressLines, lines: list[str], first: int) -> None:
         """The lines of a chunk (``lines``, the first being line ``first``) that are exactly an address or
@@ -169,39 +212,71 @@ class Collector:
             self.add_cidr_values(found.cidr_values, found.cidr_prefixes, found.cidr_over, numbers, texts)
 
     def _finish_quads(self) -> np.ndarray:
-        """Sort the bulk addresses, cut out and count those inside bogons or the allow-list."""
+        """Sort the bulk addresses, cut out and count those inside bogons, the allow-list or a warninglist (the
+        first lines of each reason are its samples)."""
         ordered = np.sort(np.concatenate([batch[0] for batch in self.quad_batches]))
-        p = self.policy
-        blocked = _inside(ordered, p.blocked)
+        blocked = _inside(ordered, self.policy.blocked)  # sorted: the bisections run cache-friendly
+        warn = self.policy.warn
+        if warn is not None and warn.spans:
+            blocked |= _inside(ordered, warn.spans)
         total = int(blocked.sum())
         if total:
-            bogons = int(_inside(ordered[blocked], p.bogons).sum())
-            found = {R.BOGON: bogons, R.ALLOW_LISTED: total - bogons}
+            gone = ordered[blocked]
+            reasons = self._blocked_reasons(gone)
+            found: dict[str, int] = {}
+            for reason in reasons:
+                found[reason] = found.get(reason, 0) + 1
             self.accepted -= total
             self.ipv4 -= total
             for reason, n in found.items():
                 self.tally.add_count(reason, n)
-            self._sample_inside({r: min(n, R.SAMPLES_PER_REASON) for r, n in found.items() if n})
+            self._sample_gone(gone, reasons, {r: min(n, R.SAMPLES_PER_REASON) for r, n in found.items()})
             ordered = ordered[~blocked]
         return ordered
 
-    def _sample_inside(self, wanted: dict[str, int]) -> None:
-        """First lines (by line number) of the bulk addresses that were filtered, as samples."""
-        p = self.policy
+    def _sample_gone(self, gone: np.ndarray, reasons: list[str], wanted: dict[str, int]) -> None:
+        """The first lines (in line order) of the bulk addresses taken out, ``gone`` (sorted, with ``reasons``),
+        as samples: the batches are scanned in order until every reason has its samples."""
+        names = list(wanted)
+        code = {reason: c for c, reason in enumerate(names)}
+        codes = np.fromiter(map(code.__getitem__, reasons), dtype=np.int16, count=len(reasons))
         for values, at, first in self.quad_batches:
-            blocked = _inside(values, p.blocked)
-            if not blocked.any():
+            slot = np.minimum(np.searchsorted(gone, values), len(gone) - 1)
+            hit = np.flatnonzero(gone[slot] == values)
+            if not len(hit):
                 continue
-            bogon = blocked & _inside(values, p.bogons)
-            for reason, hit in ((R.BOGON, bogon), (R.ALLOW_LISTED, blocked & ~bogon)):
-                for i in np.flatnonzero(hit)[: wanted.get(reason, 0)].tolist():
-                    wanted[reason] -= 1
-                    self.tally.add_sample(reason, int(at[i]) + first, to_text(int(values[i])))
-            if not any(wanted.values()):
+            hit_codes = codes[slot[hit]]
+            for c, reason in enumerate(names):
+                if wanted[reason] > 0:
+                    for i in hit[hit_codes == c][: wanted[reason]].tolist():
+                        wanted[reason] -= 1
+                        self.tally.add_sample(reason, int(at[i]) + first, to_text(int(values[i])))
+            done = [c for c, reason in enumerate(names) if not wanted[reason]]
+            if len(done) == len(names):
                 return
+            if done:  # look only for the values of the reasons still short of samples: a smaller, cached array
+                keep = ~np.isin(codes, done)
+                gone, codes = gone[keep], codes[keep]
+
+    def _blocked_reasons(self, values: np.ndarray) -> list[str]:
+        """Why each of ``values`` (addresses inside bogons, the allow-list or a warninglist) is taken out: a bogon,
+        allow-listed, or the warninglist holding it."""
+        p = self.policy
+        bogon = _inside(values, p.bogons)
+        out = np.full(len(values), R.ALLOW_LISTED, dtype=object)
+        out[bogon] = R.BOGON
+        if p.warn is not None:
+            listed = ~bogon & ~_inside(values, p.allow)
+            if listed.any():
+                labels = p.warn.labels(values[listed])
+                out[listed] = [R.ALLOW_LISTED if lab is None else R.WARNINGLIST_PREFIX + lab for lab in labels]
+        return out.tolist()
 
     def add_quad(self, line: int, dotted: str, text: str) -> None:
         """One value that is exactly a dotted quad without leading zeros."""
+        if "ipv4" not in self.kinds:
+            self.reject(line, text, R.KIND_FILTERED)
+            return
         try:
             ip = int.from_bytes(inet_aton(dotted), "big")
         except OSError:
@@ -219,6 +294,9 @@ class Collector:
         """A value that is exactly ``a.b.c.d/nn`` (no leading zeros): :meth:`add_cidrs` for one value,
         without the batch machinery."""
         sample = value if text is None else text
+        if "ipv4" not in self.kinds:
+            self.reject(line, sample, R.KIND_FILTERED)
+            return
         ip, _, plen = value.partition("/")
         prefix = int(plen)
         try:
@@ -288,7 +366,8 @@ class Collector:
         """Judge and keep the intervals ``[starts[k], ends[k]]`` of a batch (at the batch's ``positions``)
         at the collector's confidence; what they get (rejections, host bits, carvings) is recorded in
         ``events`` for :meth:`Tally.count_batch`. Breadth and overlap with bogons or the allow-list are
-        tested in C for the whole batch; :meth:`Policy.judge` runs only on the intervals flagged."""
+        tested in C for the whole batch, and so is lying inside a warninglist; :meth:`Policy.judge` runs only on
+        the intervals flagged."""
         if not starts:
             return
         p = self.policy
@@ -298,16 +377,26 @@ class Collector:
         if starts is not ends:  # single addresses are never too broad
             flagged = list(map(or_, flagged, map(ge, map(sub, ends, starts), repeat(p.max_size))))
         accept = list(map(not_, flagged))
+        warn = p.warn
+        if warn is not None and warn.spans:  # values entirely inside a warninglist (the flagged: judged below)
+            first = np.array(starts, dtype=np.uint32)
+            inside = warn.covered(first, first if ends is starts else np.array(ends, dtype=np.uint32))
+            if inside.any():
+                at = np.flatnonzero(inside)
+                for k, label in zip(at.tolist(), warn.labels(first[at]), strict=True):
+                    if accept[k]:
+                        accept[k] = False
+                        events.setdefault(R.WARNINGLIST_PREFIX + label, []).append(positions[k])
         if True in flagged:
             judge = p.judge
             for k in compress(range(len(flagged)), flagged):
                 rejection, carved = judge(starts[k], ends[k])
                 if rejection is not None:
-                    events[rejection].append(positions[k])
+                    events.setdefault(rejection, []).append(positions[k])  # warninglist:<list> is not preset
                     continue
                 accept[k] = True
                 for note in carved:
-                    events[note].append(positions[k])
+                    events.setdefault(note, []).append(positions[k])
         if host_bits is not None:
             events[R.HOST_BITS_SET] = list(compress(positions, map(and_, accept, host_bits)))
         n = accept.count(True)
@@ -324,19 +413,47 @@ class Collector:
             for line, name in zip(numbers, names, strict=True):
                 self.add(line, name)
             return
-        reserved = list(
-            map(or_, map(str.endswith, names, repeat(D.RESERVED_SUFFIXES)), map(D.RESERVED_NAMES.__contains__, names))
-        )
-        if True in reserved:
-            hits = list(compress(range(len(names)), reserved))
-            self.tally.count_many(R.RESERVED_DOMAIN, len(hits), map(numbers.__getitem__, hits), names)
-            names = list(compress(names, map(not_, reserved)))
+        names, numbers = self._without_unlistable(names, numbers)
+        names = self._without_warned(names, numbers)
         self.default_names.update(names)
         self.n_domains += len(names)
         self.accepted += len(names)
 
+    def _without_unlistable(self, names: list[str], numbers: list[int]) -> tuple[list[str], list[int]]:
+        """``names`` (and their ``numbers``) less the reserved ones and those that do not end in a real public
+        suffix (:func:`~threatfeed.engine.domains.name_verdicts`), counted."""
+        verdicts = D.name_verdicts(names)
+        if verdicts.count(None) == len(verdicts):
+            return names, numbers
+        events: dict[str, list[int]] = {}
+        for k, verdict in enumerate(verdicts):
+            if verdict is not None:
+                events.setdefault(verdict, []).append(k)
+        self.tally.count_batch(events, numbers, names)
+        kept = list(map(is_, verdicts, repeat(None)))
+        return list(compress(names, kept)), list(compress(numbers, kept))
+
+    def _without_warned(self, names: list[str], numbers: Sequence[int] | None) -> list[str]:
+        """``names`` less those a warninglist matches, which are counted (``numbers``: their lines, if known)."""
+        warn = self.policy.warn
+        if warn is None or not warn.has_names or not names:
+            return names
+        labels = warn.label_names(names)
+        if not any(labels):
+            return names
+        by_list: dict[str, list[int]] = {}
+        for k, label in enumerate(labels):
+            if label is not None:
+                by_list.setdefault(label, []).append(k)
+        for label, hits in by_list.items():
+            lines = map(numbers.__getitem__, hits) if numbers is not None else repeat(0)
+            self.tally.count_many(R.WARNINGLIST_PREFIX + label, len(hits), lines, map(names.__getitem__, hits))
+        return list(compress(names, map(is_, labels, repeat(None))))
+
     def add_default_names(self, names: list[str]) -> None:
-        """Names already normalized and judged, accepted at the collector's confidence."""
+        """Names already normalized and judged, accepted at the collector's confidence (less those a
+        warninglist matches: the caller does not know their lines, so their samples show line 0)."""
+        names = self._without_warned(names, None)
         self.default_names.update(names)
         self.n_domains += len(names)
         self.accepted += len(names)
@@ -368,6 +485,9 @@ class Collector:
                 self.ipv6 += 1
             self.reject(line, text, a)  # type: ignore[arg-type]
             return False
+        if kind not in self.kinds:
+            self.reject(line, text, R.KIND_FILTERED)
+            return False
         notes.extend(more)
         if kind == "ipv4":
             start, end = a, b  # type: ignore[assignment]
@@ -385,7 +505,7 @@ class Collector:
             self.ipv4 += 1
         else:
             name: str = a  # type: ignore[assignment]
-            rejection = self.policy.judge_domain(name)
+            rejection = self.policy.judge_domain(name) or self.policy.warn_name(name)
             if rejection is not None:
                 self.reject(line, text, rejection)
                 return False
@@ -394,9 +514,19 @@ class Collector:
                 self.reject(line, text, retract)
                 return False
             conf = self.confidence if confidence is None else confidence
-            if self.domains.get(name, -1) < conf:
-                self.domains[name] = conf
-            self.n_domains += 1
+            names = [name]
+            if R.SUBDOMAINS in notes and not name.startswith("*."):  # ".name": the name and its subdomains
+                wildcard = "*." + name
+                refused = self.policy.judge_domain(wildcard) or self.policy.warn_name(wildcard)
+                if refused is None:
+                    names.append(wildcard)
+                else:  # the name alone is listed; why its subdomains are not is said
+                    notes.remove(R.SUBDOMAINS)
+                    self.tally.count(refused, line, text)
+            for listed in names:
+                if self.domains.get(listed, -1) < conf:
+                    self.domains[listed] = conf
+            self.n_domains += len(names)
         self.accepted += 1
         for note in notes:
             self.tally.count(note, line, text)
@@ -404,20 +534,31 @@ class Collector:
 
     def _classify(self, v: str) -> _Verdict:
         if _PLAIN_WORD(v):  # no dot, colon, slash or bracket: cannot be an address, a name or a URL
-            return "reject", R.SINGLE_LABEL_DOMAIN if D.LABEL(v) else R.UNRECOGNIZED, 0, ()
+            return "reject", plain_reason(v), 0, ()
+        if v[0] in ".|@":  # zone and blocklist notations: ".name", "||name^", "@@||name^"
+            zoned = zone_notation(v)
+            if zoned is not None:
+                rest, shape = zoned
+                if shape != R.SUBDOMAINS:
+                    return "reject", shape, 0, ()
+                verdict = self._classify(rest)
+                if verdict[0] == "domain":
+                    return "domain", verdict[1], 0, (*verdict[3], R.SUBDOMAINS)
+                return verdict
         if v.count(":") >= 2 and "://" not in v and "[.]" not in v:
             return ipv6_verdict(v)
         notes: list[str] = []
         for _ in range(4):  # at most: refang, reduce URL, strip port: then it must be final
             if LOOSE_QUAD.fullmatch(v):
-                addr, reason = judge_quad(v)
+                addr, reason = judge_quad(self._unpadded(v, notes))
                 if reason:
                     return "reject", reason, 0, ()
                 return "ipv4", addr, addr, tuple(notes)  # type: ignore[return-value]
             if "/" in v and (m := LOOSE_CIDR.fullmatch(v)):
-                return _cidr(m.group(1), m.group(2), notes)
+                return _cidr(self._unpadded(m.group(1), notes), m.group(2), notes)
             if "-" in v and (m := LOOSE_RANGE.fullmatch(v)):
-                return range_verdict(m.group(1), m.group(2), notes)
+                first, last = self._unpadded(m.group(1), notes), self._unpadded(m.group(2), notes)
+                return range_verdict(first, last, notes)
             if looks_defanged(v):
                 fixed = refang(v)
                 if fixed != v:
@@ -426,6 +567,8 @@ class Collector:
                     continue
             if v.count(":") >= 2 and "://" not in v:
                 return ipv6_verdict(v)
+            if "@" in v and _EMAIL(v):
+                return "reject", R.EMAIL_ADDRESS, 0, ()
             if looks_like_url(v):
                 host = host_of(v)
                 if host and host != v:
@@ -434,7 +577,7 @@ class Collector:
                     v = host
                     continue
                 if host is None:
-                    return "reject", R.UNRECOGNIZED, 0, ()
+                    return "reject", R.URL_PATH if v[0] == "/" else R.UNRECOGNIZED, 0, ()
             break
         if ":" in v:
             return ipv6_verdict(v)
@@ -446,6 +589,14 @@ class Collector:
         if used_idna:
             notes.append(R.IDNA)
         return "domain", name, 0, tuple(notes)
+
+    def _unpadded(self, quad: str, notes: list[str]) -> str:
+        """``quad`` (a loose dotted quad) read as decimal when the feed declares zero-padded octets."""
+        if not self.zero_padded or not _PADDED(quad):
+            return quad
+        if R.ZERO_PADDED not in notes:
+            notes.append(R.ZERO_PADDED)
+        return ".".join(str(int(octet)) for octet in quad.split("."))
 
     # -- results --------------------------------------------------------------------------------------------
     def ipv4_by_confidence(self) -> dict[int, Spans]:
@@ -477,6 +628,27 @@ class Collector:
 
     def revoked(self) -> Spans:
         return from_keys(self.revoked_keys)
+
+
+_ADBLOCK = re.compile(r"\|\|([^|^$/*]+\.[^|^$/*]+)\^\|?").fullmatch
+
+
+def zone_notation(value: str) -> tuple[str, str] | None:
+    """The zone and blocklist notations that start with ``.``, ``||`` or ``@@``: ``(name, "subdomains")`` for
+    ``.evil.example`` (rbldnsd, SURBL, squid: the name and every subdomain) and ``||evil.example^`` (Adblock:
+    the same), ``(value, "excluded")`` for an Adblock exception (``@@||good.example^``), ``(value,
+    "unsupported_format")`` for another Adblock rule (``||x^$third-party``), None for anything else."""
+    if value[0] == "." and len(value) > 1 and value[1] not in ".[" and not DIGITS_AND_DOTS.fullmatch(value):
+        return value[1:], R.SUBDOMAINS
+    if value.startswith("@@"):
+        return value, R.EXCLUDED
+    if value.startswith("||"):
+        m = _ADBLOCK(value)
+        if m:
+            return m.group(1), R.SUBDOMAINS
+        if "." in value:
+            return value, R.UNSUPPORTED_FORMAT
+    return None
 
 
 def _cidr(ip_text: str, prefix_text: str, notes: list[str]) -> _Verdict:

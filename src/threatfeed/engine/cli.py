@@ -1,7 +1,12 @@
 """``threatfeed parse FILE``: what the transform would make of one feed body, on the same code path.
 
 It runs :func:`build_lists` with a single :class:`FeedBody` and default settings (now = UTC now), so what
-it prints is exactly what the Lambda would publish for that feed alone.
+it prints is exactly what the Lambda would publish for that feed alone. ``--format`` and ``--option key=value``
+(repeatable) take what a catalogue entry's ``format`` and ``options`` take, checked by the same rules, so a
+feed's settings can be tried on a downloaded body before they are deployed::
+
+    threatfeed parse ipblocklist.json --format json --option select=ip_address
+    threatfeed parse recent.json --option "records=*[] | [?ioc_type=='domain']" --option select=ioc_value
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from threatfeed.catalogue import ENGINE_OPTIONS, engine_option_problems, parse_option
 from threatfeed.engine.build import build_lists
 from threatfeed.engine.model import FORMATS, EngineResult, EngineSettings, FeedBody
 from threatfeed.errors import ThreatfeedError
@@ -22,13 +28,45 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="threatfeed parse", description=__doc__.splitlines()[0])
     p.add_argument("file", help="feed body as downloaded (plain, gzip or zip); '-' reads stdin")
     p.add_argument("--format", default="auto", choices=FORMATS)
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an engine option, as in the catalogue's options (repeatable): "
+        + ", ".join(ENGINE_OPTIONS)
+        + '; the value is read as JSON when it is JSON (true, 3, ["ipv4"]), else as text',
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--warninglists",
+        default="default",
+        help="MISP warninglists to apply, as the stack's Warninglists parameter: default, groups, list names, "
+        "-name, none (default: default)",
+    )
+    p.add_argument("--warninglists-available", action="store_true", help="list the warninglists and groups, exit")
     return p
 
 
-def run(body: bytes, name: str, fmt: str) -> tuple[EngineResult, dict[str, Any]]:
-    """The result and the CLI's JSON summary for one body."""
-    result = build_lists([FeedBody(feed=name, body=body, format=fmt)], EngineSettings(now=datetime.now(UTC)))
+def options_from(pairs: list[str], fmt: str) -> dict[str, Any]:
+    """``--option key=value`` arguments as a catalogue entry's options; ``ValueError`` naming every problem."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, value = parse_option(pair)
+        options[key] = value
+    problems = engine_option_problems(options, fmt)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return options
+
+
+def run(
+    body: bytes, name: str, fmt: str, options: dict[str, Any] | None = None, warninglists: str = "default"
+) -> tuple[EngineResult, dict[str, Any]]:
+    """The result and the CLI's JSON summary for one body (with the default warninglists, as the transform)."""
+    feed = FeedBody(feed=name, body=body, format=fmt, options=options or {})
+    chosen = tuple(t.strip() for t in warninglists.split(",") if t.strip())
+    result = build_lists([feed], EngineSettings(now=datetime.now(UTC), warninglists=chosen))
     stats = result.feeds[name]
     indicators: list[str] = []
     for lst in result.lists:
@@ -36,7 +74,8 @@ def run(body: bytes, name: str, fmt: str) -> tuple[EngineResult, dict[str, Any]]
             indicators.extend(lst.body.decode("ascii").splitlines())
     summary = {
         "feed": name,
-        "format": stats.format,
+        "format": stats.format or fmt,
+        "options": dict(options or {}),
         "lines": stats.lines,
         "skipped": stats.skipped,
         "accepted": stats.accepted,
@@ -48,6 +87,8 @@ def run(body: bytes, name: str, fmt: str) -> tuple[EngineResult, dict[str, Any]]
         "ipv6": stats.ipv6,
         "error": stats.error,
         "dropped": result.dropped,
+        "left_out": result.left_out,
+        "warninglists": result.warninglists,
         "lists": [lst.summary() for lst in result.lists],
         "indicators": indicators,
     }
@@ -56,6 +97,13 @@ def run(body: bytes, name: str, fmt: str) -> tuple[EngineResult, dict[str, Any]]
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.warninglists_available:
+        return _available()
+    try:
+        options = options_from(args.option, args.format)
+    except ValueError as exc:
+        print(f"threatfeed parse: {exc}", file=sys.stderr)
+        return 2
     try:
         body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as exc:
@@ -63,7 +111,7 @@ def main(argv: list[str]) -> int:
         return 2
     name = "stdin" if args.file == "-" else Path(args.file).name
     try:
-        _, summary = run(body, name, args.format)
+        _, summary = run(body, name, args.format, options, args.warninglists)
     except ThreatfeedError as exc:
         print(f"threatfeed parse: {exc}", file=sys.stderr)
         return 2
@@ -85,7 +133,27 @@ def main(argv: list[str]) -> int:
         out.write(f"  list {lst['kind']}[{lst['index']}]: {lst['entries']} entries, sha256 {lst['sha256'][:16]}\n")
     for cause, count in summary["dropped"].items():
         out.write(f"  dropped {cause}: {count}\n")
+    suppressed = (summary["warninglists"] or {}).get("suppressed") or {}
+    if suppressed:
+        shown = ", ".join(f"{slug} {n}" for slug, n in suppressed.items())
+        out.write(f"  suppressed as benign infrastructure (MISP warninglists): {shown}\n")
     return 0 if not summary["error"] else 1
+
+
+def _available() -> int:
+    """``--warninglists-available``: every compiled list, its size and kind, and the groups."""
+    from threatfeed.engine import warninglists as W
+
+    head = W.header()
+    out = sys.stdout
+    out.write(f"MISP warninglists of pymispwarninglists {head['package_version']} (compiled into threatfeed):\n")
+    for slug, info in sorted(head["lists"].items()):
+        how = "addresses" if info["kind"] == "ip" else f"names, {info['match']}"
+        out.write(f"  {slug:<44} {info['entries']:>7} {how:<18} {info['name']}\n")
+    out.write("groups (default: all of them):\n")
+    for group, members in W.GROUPS.items():
+        out.write(f"  {group:<12} {', '.join(members)}\n")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

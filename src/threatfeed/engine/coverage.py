@@ -61,3 +61,23 @@ def _sets(fs: FeedState) -> tuple[Spans, frozenset[str]]:
 
 def _measure(spans: Spans, names: frozenset[str]) -> dict[str, Any]:
     return {"entries": count_blocks(spans) + len(names), "addresses": spans.addresses()}
+
+
+def overlap_with(state: Mapping[str, Any], reference: Collection[str]) -> dict[str, dict[str, Any]]:
+    """How much of each feed's addresses (in an engine ``state``) the ``reference`` feeds also list: per feed its
+    ``addresses``, those the reference holds (``shared``) and their ``share`` (the reference feeds themselves
+    included: 1.0). Used for GuardDuty's own intelligence, which a Tor exit list among the feeds stands for."""
+    feeds = load(state)
+    ref = union(*(feeds[name].all_ipv4() for name in reference if name in feeds))
+    out: dict[str, dict[str, Any]] = {}
+    if not ref:
+        return out
+    total_ref = ref.addresses()
+    for name, fs in sorted(feeds.items()):
+        spans = fs.all_ipv4()
+        n = spans.addresses()
+        if not n:
+            continue
+        shared = n + total_ref - union(spans, ref).addresses()
+        out[name] = {"addresses": n, "shared": shared, "share": round(shared / n, 4)}
+    return out

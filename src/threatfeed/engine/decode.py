@@ -28,6 +28,11 @@ class BodyUnreadable(FeedRejected):
     """A body that claims to be compressed but is corrupt."""
 
 
+class BodyNotUnderstood(BodyUnreadable):
+    """A body with content of which the engine understood nothing: no value accepted, none rejected (the wrong
+    format, or options that select nothing). The message names the feed, the format read and what to set."""
+
+
 def unpack(body: bytes, feed: str = "file", limit: int = MAX_DECOMPRESSED, _depth: int = 0) -> bytes:
     """The decompressed body (gzip, possibly multi-member, or zip: members joined by newlines)."""
     if body[:2] == b"\x1f\x8b":

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 #: Formats a feed body may be declared as; ``auto`` sniffs one of the others.
-FORMATS = ("auto", "txt", "csv", "stix", "otx", "alienvault", "proofpoint", "fireeye", "misp", "tor")
+FORMATS = ("auto", "txt", "csv", "stix", "otx", "alienvault", "proofpoint", "fireeye", "misp", "tor", "json")
 
 #: GuardDuty's hard limits for one threat list (FACTS.md): 250,000 entries, 35 MB.
 GUARDDUTY_MAX_ENTRIES = 250_000
@@ -38,7 +38,10 @@ class FeedBody:
     (0-100, default 50, used when the format carries none), ``misp_to_ids`` (bool, default True: only
     MISP attributes flagged for detection), ``replace`` (bool, default ``EngineSettings.replace_delivered``:
     the body is the feed's complete current list, so what it no longer lists is delisted at once instead
-    of aging out).
+    of aging out), ``records`` / ``select`` / ``confidence_select`` (JMESPath, format ``json``), ``zero_padded``
+    (bool: dotted quads with leading zeros are decimal; default: as the body's header declares), ``kinds``
+    (``["ipv4", "domain"]``, the default: what the feed may contribute). ``threatfeed.catalogue.ENGINE_OPTIONS``
+    describes each; ``engine_option_problems`` checks them.
     """
 
     feed: str
@@ -70,6 +73,14 @@ class EngineSettings:
 
     ``max_entities_per_list`` caps each threat entity list (:data:`GUARDDUTY_MAX_ENTITIES`) as
     ``max_entries_per_list`` caps each list of any kind.
+
+    ``warninglists``: which MISP warninglists suppress benign infrastructure (:mod:`.warninglists`: list and
+    group names, ``default``, ``-name``; empty: none); ``warninglist_files``: a user's own lists, name -> body in
+    the allow-list's syntax, counted as ``custom/<name>``.
+
+    Expiry per indicator type: an address not seen for ``days_requested`` days is dropped, a name after
+    ``domain_max_age_days`` (default: ``days_requested``; the transform uses 30): addresses change hands far
+    faster than names. The same ages weigh an indicator's score (:mod:`.packing`).
     """
 
     now: datetime
@@ -83,12 +94,22 @@ class EngineSettings:
     allow_list_files: Sequence[bytes] = ()
     replace_delivered: bool = False
     max_entities_per_list: int = GUARDDUTY_MAX_ENTITIES
+    warninglists: Sequence[str] = ()
+    warninglist_files: Mapping[str, bytes] = field(default_factory=dict)
+    domain_max_age_days: int | None = None
+
+    @property
+    def domain_days(self) -> int:
+        """Days a name stays listed once no feed lists it any more."""
+        return self.domain_max_age_days or self.days_requested
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
             object.__setattr__(self, "now", self.now.replace(tzinfo=UTC))
         if not 0 <= self.min_prefix_len <= 32:
             raise ValueError(f"min_prefix_len={self.min_prefix_len} must be 0..32")
+        if self.domain_max_age_days is not None and self.domain_max_age_days < 1:
+            raise ValueError(f"domain_max_age_days={self.domain_max_age_days} must be at least 1")
         if self.days_requested < 1:
             raise ValueError(f"days_requested={self.days_requested} must be at least 1")
         if self.ip_destination not in ("ip_set", "entity_set"):
@@ -110,6 +131,9 @@ class EngineSettings:
             "ip_list_slots": self.ip_list_slots,
             "ip_destination": self.ip_destination,
             "replace_delivered": self.replace_delivered,
+            "domain_max_age_days": self.domain_days,
+            "warninglists": list(self.warninglists),
+            "warninglist_files": sorted(self.warninglist_files),
         }
 
 
@@ -194,16 +218,23 @@ class EngineResult:
     state: dict[str, Any]
     settings: EngineSettings | None = None
     carry_over: Collection[str] = ()
+    #: the warninglists applied (:meth:`WarnIndex.summary`) and, per list, how many indicators each suppressed
+    warninglists: dict[str, Any] = field(default_factory=dict)
+    #: what the lists' quotas left out, by score band and feed (:func:`~threatfeed.engine.packing.pack`)
+    left_out: dict[str, Any] = field(default_factory=dict)
 
     def manifest(self) -> dict[str, Any]:
         """JSON-safe summary of the run: per-feed stats, per-list entries and sha256, dropped, settings."""
         return {
             "engine_version": 1,
             "generated_at": iso(self.settings.now) if self.settings else None,
+            "public_suffix_list": _suffix_list_version(),
             "settings": self.settings.summary() if self.settings else {},
             "feeds": {name: self.feeds[name].to_dict() for name in sorted(self.feeds)},
             "lists": [lst.summary() for lst in self.lists],
             "dropped": dict(sorted(self.dropped.items())),
+            "left_out": self.left_out,
+            "warninglists": self.warninglists,
             "totals": {
                 "accepted": sum(s.accepted for s in self.feeds.values()),
                 "rejected": sum(s.rejected for s in self.feeds.values()),
@@ -212,6 +243,13 @@ class EngineResult:
                 },
             },
         }
+
+
+def _suffix_list_version() -> dict[str, str]:
+    """Which Public Suffix List judged the run's names (:func:`threatfeed.engine.domains.suffix_list_version`)."""
+    from threatfeed.engine.domains import suffix_list_version
+
+    return suffix_list_version()
 
 
 def iso(moment: datetime) -> str:

@@ -8,19 +8,30 @@ Overflow policy, when the entries do not fit the lists available (``ip_list_slot
 ``max_entries_per_list`` entries and ``max_bytes_per_list`` bytes, entity lists also at most
 ``max_entities_per_list`` entries; one entity list for names, or
 ``ip_list_slots`` entity lists for both when ``ip_destination="entity_set"``): every retained indicator has
-a rank ``(feed priority, confidence, last seen)``, the best over the feeds that list it. Whole rank tiers
+a rank ``(feed priority, score, last seen)``, the best over the feeds that list it. Whole rank tiers
 are kept from the best down as long as they fit; the first tier that does not fit is kept in part (in
 address / name order, so the cut is deterministic); everything below is dropped. What was cut is counted
 in ``dropped`` as ``<kind>_over_entry_limit`` or ``<kind>_over_byte_limit`` (entries of the unpacked
-aggregate minus entries published).
+aggregate minus entries published), and in the ``report`` by score band and feed (:func:`left_out_report`).
+
+The **score** (0-100, :func:`score`) of an indicator in a feed: the feed's declared confidence (STIX
+``confidence``, Mandiant ``mscore``, a list's ``confidence`` option; 50 when none), weighed down with age (at
+its expiry, ``days_requested`` for addresses and ``domain_max_age_days`` for names, it counts half), plus
+:data:`CORROBORATION` points for each further feed that lists it (at most two): independent sources agreeing
+are the best evidence a list can have. Feed priority stays first: it is the operator's own word.
 """
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
+from typing import Any
+
+import numpy as np
 
 from threatfeed.engine import domains as D
 from threatfeed.engine.ipv4 import block_texts
@@ -32,15 +43,33 @@ from threatfeed.engine.spans import (
     block_counts,
     cidr_blocks,
     count_blocks,
+    from_bounds,
     interval_blocks,
     subtract,
     union,
+    view,
 )
 from threatfeed.engine.state import FeedState, Row
 
 Rank = tuple[int, int, int]
 #: Longest IP list line: "255.255.255.255/32" plus the newline.
 IP_LINE_MAX = 19
+#: Score points for each further feed listing an indicator (two at most count).
+CORROBORATION = 15
+#: Score bands of the manifest's ``left_out`` report.
+BANDS = ((75, "75-100"), (50, "50-74"), (25, "25-49"), (0, "0-24"))
+
+
+def score(confidence: int, last: int, feeds: int, now: int, max_age_days: int) -> int:
+    """An indicator's score, 0-100 (see the module docstring)."""
+    age = max(0, now - last) / 86400
+    freshness = max(0.0, 1.0 - age / max_age_days)
+    value = confidence * (0.5 + 0.5 * freshness) + CORROBORATION * min(2, max(0, feeds - 1))
+    return max(0, min(100, round(value)))
+
+
+def band(value: int) -> str:
+    return next(label for low, label in BANDS if value >= low)
 
 
 @dataclass
@@ -51,21 +80,101 @@ class Tier:
     ipv4: list[Spans] = field(default_factory=list)
     domains: set[str] = field(default_factory=set)
     name_rows: list[Row] = field(default_factory=list)  # the rows the names come from
+    by_feed: dict[str, tuple[list[Spans], set[str]]] = field(default_factory=dict)  # each feed's share of it
 
 
-def tiers_of(feeds: Mapping[str, FeedState]) -> list[Tier]:
-    """Tiers from best rank to worst."""
+def tiers_of(feeds: Mapping[str, FeedState], settings: EngineSettings | None = None) -> list[Tier]:
+    """Tiers from best rank to worst. Without ``settings`` the rank is ``(priority, confidence, last)``."""
     by_rank: dict[Rank, Tier] = {}
-    for fs in feeds.values():
+    if settings is None:
+        for name, fs in feeds.items():
+            for row in fs.rows:
+                _add(by_rank, (fs.priority, row.confidence, row.last), name, row.ipv4, row)
+        return [by_rank[r] for r in sorted(by_rank, reverse=True)]
+    now = int(settings.now.timestamp())
+    ip_counts = _ip_counts(feeds)
+    name_counts = _name_counts(feeds)
+    for name, fs in feeds.items():
         for row in fs.rows:
-            rank = (fs.priority, row.confidence, row.last)
-            tier = by_rank.setdefault(rank, Tier(rank))
             if row.ipv4:
-                tier.ipv4.append(row.ipv4)
+                parts = _split_by_count(row.ipv4, ip_counts) if ip_counts else {1: row.ipv4}
+                for n, spans in parts.items():
+                    rank = (fs.priority, score(row.confidence, row.last, n, now, settings.days_requested), row.last)
+                    _add(by_rank, rank, name, spans, None)
             if row.domains:
-                tier.domains |= row.domains
-                tier.name_rows.append(row)
+                groups: dict[int, list[str] | None] = {1: None}
+                if name_counts:
+                    groups = {}
+                    for n in row.domains:
+                        groups.setdefault(name_counts[n], []).append(n)  # type: ignore[union-attr]
+                for n, names in groups.items():
+                    part = row
+                    if names is not None and len(groups) > 1:
+                        part = Row(row.first, row.last, row.confidence, Spans(), frozenset(names))
+                    rank = (fs.priority, score(row.confidence, row.last, n, now, settings.domain_days), row.last)
+                    _add(by_rank, rank, name, Spans(), part)
     return [by_rank[r] for r in sorted(by_rank, reverse=True)]
+
+
+def _add(by_rank: dict[Rank, Tier], rank: Rank, feed: str, spans: Spans, names: Row | None) -> None:
+    tier = by_rank.setdefault(rank, Tier(rank))
+    own = tier.by_feed.setdefault(feed, ([], set()))
+    if spans:
+        tier.ipv4.append(spans)
+        own[0].append(spans)
+    if names is not None and names.domains:
+        tier.domains |= names.domains
+        tier.name_rows.append(names)
+        own[1].update(names.domains)
+
+
+def _ip_counts(feeds: Mapping[str, FeedState]) -> tuple[np.ndarray, np.ndarray] | None:
+    """How many feeds list each address, as bounds and counts (count ``c[j]`` on ``[b[j], b[j+1] - 1]``),
+    when two feeds or more list addresses; else None. One sort of every feed's interval bounds."""
+    sets = [s for s in (fs.all_ipv4() for fs in feeds.values()) if s]
+    if len(sets) < 2:
+        return None
+    starts = np.concatenate([view(s.starts) for s in sets]).astype(np.int64)
+    ends = np.concatenate([view(s.ends) for s in sets]).astype(np.int64) + 1
+    pos = np.concatenate((starts, ends))
+    order = np.argsort(pos, kind="stable")
+    pos = pos[order]
+    running = np.cumsum(np.concatenate((np.ones(len(starts)), -np.ones(len(ends))))[order].astype(np.int64))
+    last = np.ones(len(pos), dtype=bool)
+    last[:-1] = pos[1:] != pos[:-1]  # the count after every event at a position
+    return pos[last], running[last]
+
+
+def _split_by_count(spans: Spans, counts: tuple[np.ndarray, np.ndarray]) -> dict[int, Spans]:
+    """``spans`` cut by how many feeds list each address (every address of ``spans`` is listed once at least)."""
+    bounds, per = counts
+    s, e = view(spans.starts).astype(np.int64), view(spans.ends).astype(np.int64)
+    first = np.searchsorted(bounds, s, side="right") - 1
+    lengths = np.searchsorted(bounds, e, side="right") - first
+    if (lengths == 1).all():
+        idx, ps, pe = first, s, e
+    else:
+        total = int(lengths.sum())
+        idx = np.repeat(first - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        ps = np.maximum(np.repeat(s, lengths), bounds[idx])
+        pe = np.minimum(np.repeat(e, lengths), bounds[idx + 1] - 1)
+    n = np.maximum(per[idx], 1)
+    levels = np.unique(n)
+    if len(levels) == 1:
+        return {int(levels[0]): spans}
+    return {int(c): from_bounds(ps[n == c], pe[n == c]) for c in levels.tolist()}
+
+
+def _name_counts(feeds: Mapping[str, FeedState]) -> Counter[str] | None:
+    """How many feeds list each name, when two feeds or more list names; else None."""
+    sets = [frozenset().union(*(r.domains for r in fs.rows)) for fs in feeds.values()]
+    sets = [s for s in sets if s]
+    if len(sets) < 2:
+        return None
+    counts: Counter[str] = Counter()
+    for names in sets:
+        counts.update(names)
+    return counts
 
 
 def ip_lines(spans: Spans) -> list[str]:
@@ -148,6 +257,7 @@ class _Group:
             self.cap = min(self.cap, settings.max_entities_per_list)
         self._content: dict[int, tuple[Spans, list[str]]] = {}
         self._bound: int | None = None
+        self.cut_at: int | None = None  # the tier kept in part, once pack() cut entries
 
     def line_bound(self) -> int:
         """A bound on any line's length plus its newline in this group's lists: IP lines are at most
@@ -200,9 +310,10 @@ class _Group:
         return len(chunk(rendered, cap, self.settings.max_bytes_per_list)) <= self.slots
 
     def pack(self) -> tuple[list[str], int, str | None]:
-        """``(lines, entries_cut, cause)``."""
+        """``(lines, entries_cut, cause)``; when entries are cut, :attr:`cut_at` is the tier kept in part."""
         spans, names = self.content(len(self.tiers))
         full = count_blocks(spans) + len(names)
+        self.cut_at = None
         if self.fits(spans, names, full - len(names)):
             return ip_lines(spans) + names, 0, None
         cause = "entry_limit" if full > self.slots * self.cap else "byte_limit"
@@ -244,7 +355,52 @@ class _Group:
                     lo_k, lines = mid, attempt
                 else:
                     hi_k = mid
+        self.cut_at = lo
         return lines, full - len(lines), cause
+
+    def left_out(self, lines: list[str]) -> list[tuple[Tier, int, dict[str, int]]]:
+        """Per tier from the one kept in part down: the entries it holds that the published ``lines`` do not and
+        no better tier already brought, and the same per feed of the tier (an entry several feeds of one tier
+        list counts for each of them). Tiers past :data:`REPORT_TIERS` are not looked at one by one: what they
+        add is credited to the first of them."""
+        lo = self.cut_at
+        if lo is None:
+            return []
+        rest = self.tiers[lo:]
+        if len(rest) == 1 and len(rest[0].by_feed) == 1:  # one feed's tier kept in part: it lost all that was cut
+            spans, names = self.content(len(self.tiers))
+            lost = count_blocks(spans) + len(names) - len(lines)
+            return [(rest[0], lost, {next(iter(rest[0].by_feed)): lost})]
+        names = [line for line in lines if not _IP_LINE(line)] if self.with_names else []
+        spans = _spans_of_lines(lines) if self.with_ip else Spans()
+        seen = set(names)
+        out: list[tuple[Tier, int, dict[str, int]]] = []
+        for i, tier in enumerate(self.tiers[lo:], lo):
+            if i - lo >= REPORT_TIERS:
+                rest_spans, rest_names = self.content(len(self.tiers))
+                lost = count_blocks(subtract(rest_spans, spans)) + len(set(rest_names) - seen)
+                out.append((tier, lost, dict.fromkeys(tier.by_feed, lost)))
+                break
+            total = 0
+            if self.with_ip and tier.ipv4:
+                total += count_blocks(subtract(subtract(union(*tier.ipv4), self.policy.blocked), spans))
+            if self.with_names:
+                total += len(tier.domains - seen)
+            per_feed: dict[str, int] = {}
+            for feed, (feed_spans, feed_names) in sorted(tier.by_feed.items()):
+                lost = 0
+                if self.with_ip and feed_spans:
+                    lost += count_blocks(subtract(subtract(union(*feed_spans), self.policy.blocked), spans))
+                if self.with_names and feed_names:
+                    lost += len(feed_names - seen)
+                if lost:
+                    per_feed[feed] = lost
+            if self.with_ip and tier.ipv4:
+                spans = union(spans, subtract(union(*tier.ipv4), self.policy.blocked))
+            if self.with_names:
+                seen |= tier.domains
+            out.append((tier, total, per_feed))
+        return out
 
     def lines_fit(self, lines: list[str]) -> bool:
         return len(self.chunk(lines)) <= self.slots
@@ -256,11 +412,12 @@ class _Group:
 
 
 def pack(
-    feeds: Mapping[str, FeedState], policy: Policy, settings: EngineSettings
+    feeds: Mapping[str, FeedState], policy: Policy, settings: EngineSettings, report: dict[str, Any] | None = None
 ) -> tuple[list[ListOutput], dict[str, int]]:
     """The lists to publish and what packing cut. Index 0 of each destination kind is always returned,
-    possibly empty (``entries == 0``), so the caller can tell "nothing to list" from "not produced"."""
-    tiers = tiers_of(feeds)
+    possibly empty (``entries == 0``), so the caller can tell "nothing to list" from "not produced".
+    ``report`` (optional) receives what was left out by score band and feed (:func:`left_out_report`)."""
+    tiers = tiers_of(feeds, settings)
     dropped: dict[str, int] = {}
     lists: list[ListOutput] = []
     slots = settings.ip_list_slots
@@ -275,8 +432,54 @@ def pack(
         lines, cut, cause = group.pack()
         if cut:
             dropped[f"{label}_over_{cause}"] = cut
+            if report is not None:
+                report[label] = left_out_report(group.left_out(lines), cut)
         if group.slots <= 0:
             continue
         parts = group.chunk(lines) or [[]]
         lists.extend(ListOutput.of(kind, i, part) for i, part in enumerate(parts))
     return lists, dropped
+
+
+#: An IP list line (a name always holds a letter).
+_IP_LINE = re.compile(r"[0-9./]+").fullmatch
+#: Tiers below the one kept in part whose losses are reported one by one (the rest are added together).
+REPORT_TIERS = 200
+
+
+def left_out_report(losses: Sequence[tuple[Tier, int, Mapping[str, int]]], cut: int) -> dict[str, Any]:
+    """``{"entries", "by_band", "by_feed"}``: entries the quota left out (``entries``, as in ``dropped``), by score
+    band, and by feed and band (:meth:`_Group.left_out`: an entry several feeds list counts for each of them)."""
+    by_band: dict[str, int] = {}
+    by_feed: dict[str, dict[str, int]] = {}
+    for tier, total, per_feed in losses:
+        label = band(tier.rank[1])
+        if total:
+            by_band[label] = by_band.get(label, 0) + total
+        for feed, lost in per_feed.items():
+            per = by_feed.setdefault(feed, {})
+            per[label] = per.get(label, 0) + lost
+    order = [label for _, label in BANDS]
+    return {
+        "entries": cut,
+        "by_band": {b: by_band[b] for b in order if b in by_band},
+        "by_feed": {f: {b: per[b] for b in order if b in per} for f, per in sorted(by_feed.items())},
+    }
+
+
+def _spans_of_lines(lines: Sequence[str]) -> Spans:
+    """The addresses the IP lines of a rendered list cover."""
+    from threatfeed.engine.ipv4 import scan_address_lines as scan
+
+    ip_lines = [line for line in lines if _IP_LINE(line)]
+    if not ip_lines:
+        return Spans()
+    found = scan(("\n".join(ip_lines) + "\n").encode())
+    starts = [found.quad_values[~found.quad_over].astype(np.int64)]
+    ends = [starts[0]]
+    ok = ~found.cidr_over & (found.cidr_prefixes <= 32)
+    nets = found.cidr_values[ok].astype(np.int64)
+    size = np.left_shift(np.int64(1), 32 - found.cidr_prefixes[ok].astype(np.int64))
+    starts.append(nets)
+    ends.append(nets + size - 1)
+    return from_bounds(np.concatenate(starts), np.concatenate(ends))

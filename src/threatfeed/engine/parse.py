@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from threatfeed.engine import reasons as R
-from threatfeed.engine.classify import DEFAULT_CONFIDENCE, Collector
-from threatfeed.engine.decode import to_text, unpack
+from threatfeed.engine.classify import DEFAULT_CONFIDENCE, KINDS, Collector
+from threatfeed.engine.decode import BodyNotUnderstood, to_text, unpack
 from threatfeed.engine.formats import parser_for, sniff
 from threatfeed.engine.model import EngineSettings, FeedStats
 from threatfeed.engine.policy import Policy, allow_sets
@@ -23,8 +23,20 @@ from threatfeed.engine.spans import Spans, subtract, union
 from threatfeed.errors import ConfigError
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
+#: A feed's own header saying its dotted quads are zero-padded (DShield: "Source IP is 0 padded so each byte is
+#: three digits long"): such a feed declares them decimal.
+_DECLARES_PADDING = re.compile(
+    r"^\s*(?:#|;|//).*(?<!not )(?<!no )(?<!non-)\b(?:0|zero)[ -]?padded\b", re.IGNORECASE | re.MULTILINE
+)
+#: What to set, per format, when a body was not understood.
+_OPTION_HINTS = {
+    "csv": "options.column / options.columns (the indicator column), options.delimiter",
+    "json": "options.records (JMESPath to the records) and options.select (JMESPath to the value in a record)",
+}
 #: Allow-list entries that can never match a published entry anyway: ignored rather than fatal.
-_MOOT = frozenset({R.IPV6_NOT_SUPPORTED, R.RESERVED_DOMAIN, R.SINGLE_LABEL_DOMAIN})
+_MOOT = frozenset(
+    {R.IPV6_NOT_SUPPORTED, R.RESERVED_DOMAIN, R.SINGLE_LABEL_DOMAIN, R.UNKNOWN_TLD, R.FILE_NAME, R.PUBLIC_SUFFIX}
+)
 
 
 @dataclass
@@ -150,9 +162,16 @@ def parse_body(
     fmt = sniff(text) if format == "auto" else format
     parser = parser_for(fmt)
     confidence = options.get("confidence", DEFAULT_CONFIDENCE)
-    col = Collector(feed, policy, max(0, min(100, int(confidence))))
+    padded = options.get("zero_padded")
+    if padded is None:
+        head = text[:8192]
+        padded = ("added" in head or "ADDED" in head) and bool(_DECLARES_PADDING.search(head))
+    kinds = frozenset(options.get("kinds") or KINDS)
+    col = Collector(feed, policy, max(0, min(100, int(confidence))), zero_padded=bool(padded), kinds=kinds)
     text = _clean(text, bad_utf8, col)
     parser(text, col, options, now)
+    if col.accepted == 0 and not col.tally.rejected() and col.ignored:
+        raise BodyNotUnderstood(not_understood(feed, format, fmt, col))
     ipv4 = disjoint_by_confidence(col.ipv4_by_confidence())  # finishes the bulk path's accounting too
     stats = FeedStats(
         feed=feed,
@@ -175,6 +194,18 @@ def parse_body(
         domains=col.names(),
         revoked_ipv4=col.revoked(),
         revoked_domains=frozenset(col.revoked_domains),
+    )
+
+
+def not_understood(feed: str, declared: str, fmt: str, col: Collector) -> str:
+    """Why a body with content gave nothing, accepted or rejected, and what to set."""
+    how = f"read as {fmt} (detected)" if declared == "auto" else f"read as {fmt}"
+    hint = _OPTION_HINTS.get(fmt)
+    todo = f"set the feed's format or {hint}" if hint else "set the feed's format (and its options)"
+    return (
+        f"feed {feed}: nothing in the body was accepted or rejected: {col.ignored} of its {col.lines} lines or "
+        f"records hold content but no value the {fmt} parser takes ({how}); {todo}, and try it with "
+        f"threatfeed parse FILE --format F --option key=value; previous contribution kept"
     )
 
 

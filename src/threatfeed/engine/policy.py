@@ -6,18 +6,27 @@ is rejected with its reason and line, a value that merely overlaps is accepted a
 carved. Bogon policy: **carve, don't reject** — ``100.0.0.0/8`` keeps everything but 100.64.0.0/10,
 because throwing away the routable part of a listed range would silently weaken the list, while
 publishing the reserved part would be wrong (and GuardDuty ignores it anyway).
+
+MISP warninglists (:mod:`.warninglists`) judge values, as MISP does: a value entirely inside the selected lists
+is rejected, named after its list (``warninglist:<list>``); one that only overlaps them stays whole. Carving a
+resolver's address out of a listed /16 would turn one entry into sixteen, for an address that, inside a block a
+feed calls malicious, is no better than its neighbours.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from threatfeed.engine import domains as D
 from threatfeed.engine import reasons as R
 from threatfeed.engine.ipv4 import to_int
 from threatfeed.engine.model import DEFAULT_MIN_PREFIX_LEN
 from threatfeed.engine.spans import Spans, from_keys, union
+
+if TYPE_CHECKING:
+    from threatfeed.engine.warninglists import WarnIndex
 
 #: Reserved, private and otherwise non-routable IPv4 space (RFC 1122, 1918, 6598, 3927, 6890, 5737,
 #: 2544, 5771, 1112): never published, whatever a feed says.
@@ -59,6 +68,7 @@ class Policy:
     allow_domains: frozenset[str] = frozenset()  # a name and all its subdomains
     allow_wildcards: frozenset[str] = frozenset()  # base names whose subdomains (only) are allowed
     bogons: Spans = field(default_factory=lambda: BOGONS)
+    warn: WarnIndex | None = None  # the run's warninglists (None: none applied)
     blocked: Spans = field(init=False, repr=False, compare=False)
     max_size: int = field(init=False, repr=False, compare=False)
     blocked_starts: list[int] = field(init=False, repr=False, compare=False)
@@ -83,7 +93,7 @@ class Policy:
             return R.PREFIX_TOO_BROAD, ()
         blocked = self.blocked
         if not blocked.overlaps(start, end):
-            return None, ()
+            return self.warned(start, end), ()
         if blocked.covers(start, end):
             if self.bogons.covers(start, end):
                 return R.BOGON, ()
@@ -93,7 +103,22 @@ class Policy:
             notes.append(R.BOGON_CARVED)
         if self.allow.overlaps(start, end):
             notes.append(R.ALLOW_LIST_CARVED)
-        return None, tuple(notes)
+        warned = self.warned(start, end)
+        return warned, () if warned else tuple(notes)
+
+    def warned(self, start: int, end: int) -> str | None:
+        """``warninglist:<list>`` when ``[start, end]`` lies entirely inside the selected warninglists, else None."""
+        warn = self.warn
+        if warn is None or not warn.spans.covers(start, end):
+            return None
+        return R.WARNINGLIST_PREFIX + (warn.label(start) or "")
+
+    def warn_name(self, name: str) -> str | None:
+        """``warninglist:<list>`` for a name a selected warninglist matches, else None."""
+        if self.warn is None or not self.warn.has_names:
+            return None
+        listed = self.warn.label_name(name)
+        return None if listed is None else R.WARNINGLIST_PREFIX + listed
 
     def allows_all_names(self) -> bool:
         """True when no domain is allow-listed (names then need no per-name check)."""

@@ -42,6 +42,22 @@ NOT_YET_VALID = "not_yet_valid"  # STIX valid_from in the future
 NOT_TO_IDS = "not_to_ids"  # MISP attribute not flagged for detection
 EMPTY_VALUE = "empty_value"  # a record whose indicator field is empty
 NO_INDICATOR_COLUMN = "no_indicator_column"  # a CSV whose header names no indicator column (a hash feed?)
+#: ``warninglist:<list>``: benign infrastructure a MISP warninglist (or a user's own list) holds, one reason per
+#: list (threatfeed.engine.warninglists)
+WARNINGLIST_PREFIX = "warninglist:"
+UNKNOWN_TLD = "unknown_tld"  # a name whose last label is no TLD of the Public Suffix List (xmlhttp.onreadystatechange)
+FILE_NAME = "file_name"  # a "name" ending in a file extension that is no TLD (payload.js, invoice.pdf)
+PUBLIC_SUFFIX = "public_suffix"  # an ICANN public suffix itself (co.uk, *.co.uk): nobody's name
+ASN = "asn"  # an AS number (AS13335): a network operator, not an address a list can hold
+NUMBER = "number"  # a bare number (a count, an AS number, an integer address): not an indicator
+HASH = "hash"  # an MD5, SHA-1 or SHA-256 digest: a file indicator, not a network one
+EMAIL_ADDRESS = "email_address"  # user@example.net: a mailbox, not a host to list
+EXCLUDED = "excluded"  # an exclusion entry (rbldnsd "!name", Adblock "@@||name^"): not a listing
+UNSUPPORTED_FORMAT = "unsupported_format"  # a line of another format (a JSON record or an Adblock rule in a text list)
+KIND_FILTERED = "kind_filtered"  # a valid indicator of a kind the feed's options.kinds leaves out
+INVALID_JSON = "invalid_json"  # a line of a JSON lines body that is no JSON
+CVE = "cve"  # a vulnerability id (CVE-2026-12345), as IOC documents carry them
+URL_PATH = "url_path"  # a URL path without a host (/gate.php): nothing a list can hold
 
 # --- corrections (accepted after an adjustment) ------------------------------------------------------------
 HOST_BITS_SET = "host_bits_set"  # 192.0.2.7/24 -> 192.0.2.0/24
@@ -52,9 +68,22 @@ URL_HOST = "url_host"  # a URL (or host:port) reduced to its host
 IDNA = "idna"  # an internationalized name converted to punycode
 INVALID_UTF8 = "invalid_utf8"  # the line had bytes that are not UTF-8 (replaced before parsing)
 NUL_BYTES = "nul_bytes"  # the line had NUL bytes (removed before parsing)
+ZERO_PADDED = "zero_padded"  # 109.230.155.061 read as decimal, where the feed declares zero-padded octets
+SUBDOMAINS = "subdomains"  # ".evil.example" / "||evil.example^": the name and its subdomains (name and *.name)
 
 CORRECTIONS = frozenset(
-    {HOST_BITS_SET, BOGON_CARVED, ALLOW_LIST_CARVED, DEFANGED, URL_HOST, IDNA, INVALID_UTF8, NUL_BYTES}
+    {
+        HOST_BITS_SET,
+        BOGON_CARVED,
+        ALLOW_LIST_CARVED,
+        DEFANGED,
+        URL_HOST,
+        IDNA,
+        INVALID_UTF8,
+        NUL_BYTES,
+        ZERO_PADDED,
+        SUBDOMAINS,
+    }
 )
 
 

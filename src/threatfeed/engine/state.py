@@ -18,7 +18,8 @@ What a run keeps per feed:
 - a carried-over feed (fetch failed, empty or unreadable body): its last good rows, aged;
 - a feed neither delivered nor carried over (removed from the catalogue): nothing.
 
-Aging: a row whose ``last_seen`` is older than ``days_requested`` before ``now`` is dropped. Explicit
+Aging: a row whose ``last_seen`` is older than ``days_requested`` before ``now`` loses its addresses, and
+its names once older than ``domain_max_age_days`` (names change hands far more slowly than addresses). Explicit
 retractions (STIX revoked or expired, MISP deleted) remove matching addresses and names at once.
 """
 
@@ -144,13 +145,32 @@ def decode_spans(text: str) -> Spans:
     return Spans(to_array(ends - sizes), to_array(ends))
 
 
-def age(fs: FeedState, cutoff: int) -> FeedState:
-    """Drop rows last seen before ``cutoff``."""
-    return FeedState(fs.priority, fs.last_success, [r for r in fs.rows if r.last >= cutoff and not r.empty()])
+def age(fs: FeedState, cutoff: int, name_cutoff: int | None = None) -> FeedState:
+    """Drop what was last seen before ``cutoff`` (addresses) or ``name_cutoff`` (names; default ``cutoff``)."""
+    return FeedState(fs.priority, fs.last_success, aged(fs.rows, cutoff, name_cutoff))
+
+
+def aged(rows: list[Row], cutoff: int, name_cutoff: int | None = None) -> list[Row]:
+    """``rows`` without the addresses last seen before ``cutoff`` and the names last seen before ``name_cutoff``."""
+    names_until = cutoff if name_cutoff is None else name_cutoff
+    out = []
+    for r in rows:
+        ip, names = r.last >= cutoff, r.last >= names_until
+        if not (ip and names):
+            r = Row(r.first, r.last, r.confidence, r.ipv4 if ip else Spans(), r.domains if names else frozenset())
+        if not r.empty():
+            out.append(r)
+    return out
 
 
 def advance(
-    old: FeedState | None, parsed: ParsedFeed, seen: int, cutoff: int, priority: int, replace: bool = False
+    old: FeedState | None,
+    parsed: ParsedFeed,
+    seen: int,
+    cutoff: int,
+    priority: int,
+    replace: bool = False,
+    name_cutoff: int | None = None,
 ) -> FeedState:
     """The feed's state after delivering ``parsed`` at ``seen``: current indicators get ``last = seen``
     and keep their earlier ``first``; earlier indicators stay until they age out (retractions remove them
@@ -169,7 +189,7 @@ def advance(
             slot[0].append(spans)
 
     # earlier rows: what is not current stays as it was while in the window (unless the body replaces it)
-    window = [r for r in rows if r.last >= cutoff]
+    window = aged(rows, cutoff, name_cutoff)
     for r in window:
         if not replace:
             put(r.first, r.last, r.confidence, subtract(r.ipv4, current) if current else r.ipv4)

@@ -54,7 +54,7 @@ FEED_TYPES: Mapping[str, FeedType] = {
     "misp": FeedType("threatfeed.feeds.misp", formats=("misp", "auto"), needs_secret=True, secret_keys=("key",)),
     "otx": FeedType("threatfeed.feeds.otx", formats=("otx", "auto"), needs_secret=True, secret_keys=("api_key",)),
     # A named public list (threatfeed.feeds.presets): the catalogue fills in its URL and format.
-    "preset": FeedType("threatfeed.feeds.presets", formats=("txt", "tor", "auto")),
+    "preset": FeedType("threatfeed.feeds.presets", formats=("txt", "tor", "csv", "json", "auto")),
 }
 
 

@@ -16,14 +16,26 @@ The presets (URLs and habits as their publishers document them; see docs/SOURCES
 
 * ``spamhaus-drop``: Spamhaus DROP, ``1.10.16.0/20 ; SBL256894`` lines and ``;`` comments. Since 2024-04-10 it
   also holds the former EDROP. Spamhaus now recommends ``drop_v4.json``; ``drop.txt`` is still published but
-  announced to be retired some day, and the engine does not read the JSON lines form yet.
+  announced to be retired some day.
+* ``spamhaus-drop-json``: the same list as JSON lines (``{"cidr": "1.10.16.0/20", "sblid": ..., "rir": ...}``, and
+  a closing ``{"type": "metadata", ...}`` line), the form Spamhaus recommends.
 * ``spamhaus-edrop``: **merged into DROP** by Spamhaus on 2024-04-10; ``edrop.txt`` now holds only comments.
   Naming it is a catalogue error that says to use ``spamhaus-drop``.
-* ``feodotracker``: abuse.ch Feodo Tracker botnet C2 IP blocklist, one address a line, ``#`` comments.
+* ``feodotracker``: abuse.ch Feodo Tracker botnet C2 IP blocklist, one address a line, ``#`` comments;
+  ``feodotracker-json``: the same as a JSON list of objects (``ip_address``, ``port``, ``status``, ...).
+* ``threatfox-recent``: abuse.ch ThreatFox IOCs of the last 48 hours (JSON keyed by IOC id); its ``ip:port`` and
+  ``domain`` IOCs (URLs and hashes left out), with ThreatFox's ``confidence_level``.
+* ``urlhaus-recent``: abuse.ch URLhaus malware URLs added in the last 30 days (JSON keyed by id): the hosts of
+  the ``online`` URLs that are IPv4 addresses (``kinds: ["ipv4"]``: URL hosts are often shared hosting).
+* ``dataplane-sshpwauth``, ``dataplane-sshclient``, ``dataplane-telnetlogin``, ``dataplane-vncrfb``: DataPlane.org
+  reports, pipe tables (``ASN  |  ASname  |  ipaddr  |  lastseen  |  category``) behind a long comment header.
 * ``tor-exits``: the Tor Project's ``exit-addresses`` (``ExitAddress`` lines, format ``tor``).
 * ``dshield-block``: DShield's top 20 attacking /24 networks of the last three days (tab-separated ranges).
 * ``cins-army``: CINS Army (Sentinel IPS) list of poorly scored addresses.
 * ``et-compromised``: Proofpoint Emerging Threats' compromised hosts list.
+
+A preset may also fill in engine options (the JSON presets' ``records``/``select``); the entry's own
+``options`` win over them.
 
 This module stays free of ``requests``: the catalogue (the Plan function) imports it.
 """
@@ -31,7 +43,7 @@ This module stays free of ``requests``: the catalogue (the Plan function) import
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +69,8 @@ class Preset:
     #: A list its publisher retired: naming it is a catalogue error pointing here.
     replaced_by: str | None = None
     retired: str = ""
+    #: Engine options the list needs (how its body is read); the catalogue entry's own options win.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 PRESETS: Mapping[str, Preset] = {
@@ -69,6 +83,15 @@ PRESETS: Mapping[str, Preset] = {
             "daily (Spamhaus asks for at most one download an hour; the list changes a few times a day)",
             "Netblocks hijacked or leased by spam and cybercrime operations (CIDRs); includes the former EDROP "
             "since 2024-04-10. Spamhaus recommends drop_v4.json and says drop.txt will be retired with notice.",
+        ),
+        Preset(
+            "spamhaus-drop-json",
+            "https://www.spamhaus.org/drop/drop_v4.json",
+            "json",
+            "daily (Spamhaus asks for at most one download an hour)",
+            "Spamhaus DROP as JSON lines, the form Spamhaus recommends: one {cidr, sblid, rir} object a line and a "
+            "closing metadata line.",
+            options={"select": "cidr"},
         ),
         Preset(
             "spamhaus-edrop",
@@ -85,6 +108,52 @@ PRESETS: Mapping[str, Preset] = {
             "txt",
             "daily or more often (regenerated every 5 minutes)",
             "abuse.ch Feodo Tracker: botnet command-and-control servers (Dridex, Emotet, QakBot, ...), one IP a line.",
+        ),
+        Preset(
+            "feodotracker-json",
+            "https://feodotracker.abuse.ch/downloads/ipblocklist.json",
+            "json",
+            "daily or more often (regenerated every 5 minutes)",
+            "abuse.ch Feodo Tracker as a JSON list of objects (ip_address, port, status, as_number, malware, ...).",
+            options={"select": "ip_address"},
+        ),
+        Preset(
+            "threatfox-recent",
+            "https://threatfox.abuse.ch/export/json/recent/",
+            "json",
+            "daily (the export covers the last 48 hours)",
+            "abuse.ch ThreatFox IOCs of the last 48 hours, JSON keyed by IOC id: the ip:port and domain IOCs with "
+            "their confidence_level (URL and hash IOCs left out).",
+            options={
+                "records": "*[] | [?ioc_type=='ip:port' || ioc_type=='domain']",
+                "select": "ioc_value",
+                "confidence_select": "confidence_level",
+            },
+        ),
+        Preset(
+            "urlhaus-recent",
+            "https://urlhaus.abuse.ch/downloads/json_recent/",
+            "json",
+            "daily",
+            "abuse.ch URLhaus malware URLs of the last 30 days, JSON keyed by id: the hosts of the online URLs, "
+            "IPv4 only (a URL's host name is often a shared host such as a code hosting or file sharing site).",
+            options={"records": "*[] | [?url_status=='online']", "select": "url", "kinds": ["ipv4"]},
+        ),
+        *(
+            Preset(
+                f"dataplane-{report}",
+                f"https://dataplane.org/{report}.txt",
+                "csv",
+                "daily (DataPlane updates its reports hourly)",
+                f"DataPlane.org {report}: {what}. A pipe table (ASN | ASname | ipaddr | lastseen | category) behind "
+                "a long comment header; the AS name may itself hold a pipe.",
+            )
+            for report, what in (
+                ("sshpwauth", "addresses seen attempting SSH password authentication"),
+                ("sshclient", "addresses seen initiating SSH connections"),
+                ("telnetlogin", "addresses seen attempting telnet logins"),
+                ("vncrfb", "addresses seen initiating VNC remote frame buffer sessions"),
+            )
         ),
         Preset(
             "tor-exits",
@@ -160,7 +229,7 @@ def expand(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     out["url"] = preset.url
     out["format"] = preset.format
     if isinstance(options, dict):
-        options["preset"] = preset.name
+        options = {**preset.options, **options, "preset": preset.name}
         out["options"] = options
     return out, problems
 

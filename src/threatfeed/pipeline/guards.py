@@ -11,7 +11,10 @@ reads the history of published runs (``state/history.json``); the guards compare
 - **drift**: entries with the largest, addresses with the smallest of the last ``baseline_runs`` published
   versions, so a series of steps each within the limits is caught too;
 - **flapping**: a feed whose contribution overlaps its previous one by less than ``flap_overlap_percent`` in each
-  of its last ``flap_runs`` runs is reported (held with ``hold_flapping``).
+  of its last ``flap_runs`` runs is reported (held with ``hold_flapping``);
+- **poisoned feed** (:func:`poisoned`): a feed whose share of benign values (warninglisted or allow-listed) rises
+  by more than ``max_benign_jump_percent`` points over its share in the last published run is held back like a
+  failed feed: its last good contribution is kept, the run's other feeds are published, and it is named.
 
 A held run leaves GuardDuty's lists as they are and notifies; ``force`` publishes anyway, and a forced publish
 (or a rollback) starts a new baseline. What a feed delivered is judged here too (:func:`feed_outcome`).
@@ -196,6 +199,49 @@ def flapping(
     return out
 
 
+#: A feed judged for poisoning delivers at least this many values (benign ones included): below it, a single
+#: resolver in a ten-line feed would be a 10-point jump.
+POISON_MIN_VALUES = 20
+
+
+def benign_baseline(history: Sequence[Mapping[str, Any]], feed: str) -> float | None:
+    """The feed's benign share in the last published run that measured it (never a poisoned run's: a feed held
+    back is not recorded), else None."""
+    for record in reversed(history):
+        share = ((record.get("feeds") or {}).get(feed) or {}).get("benign")
+        if share is not None:
+            return float(share)
+    return None
+
+
+def poisoned(
+    shares: Mapping[str, tuple[int, int]], history: Sequence[Mapping[str, Any]], settings: GuardSettings
+) -> list[Finding]:
+    """Feeds whose benign share jumped: ``shares`` maps each delivered feed to ``(benign, values)`` this run
+    (:func:`threatfeed.engine.warninglists.suppressed_share`). A feed with no recorded share yet is not judged;
+    ``max_benign_jump_percent`` 0 turns the guard off. The findings do not hold the run's lists (``hold`` false):
+    the transform holds the feed back instead."""
+    out: list[Finding] = []
+    if settings.max_benign_jump_percent <= 0:
+        return out
+    for name in sorted(shares):
+        benign, values = shares[name]
+        if values < POISON_MIN_VALUES:
+            continue
+        base = benign_baseline(history, name)
+        share = benign / values
+        if base is None or (share - base) * 100 <= settings.max_benign_jump_percent:
+            continue
+        text = (
+            f"poisoned feed: {name} is {share * 100:.1f}% benign infrastructure this run ({benign} of {values} values "
+            f"warninglisted or allow-listed) against {base * 100:.1f}% in the last published run, a jump of more than "
+            f"{settings.max_benign_jump_percent} points; its previous entries were kept. Check the feed's source, "
+            'or start an urgent run with {"force": true} to take it as it is (MaxBenignJumpPercent)'
+        )
+        out.append(Finding("PoisonedFeed", text, False, None, (name,)))
+    return out
+
+
 def changed(
     now: Mapping[str, Mapping[str, Any]], then: Mapping[str, Mapping[str, Any]], measure: str, sign: int
 ) -> tuple[str, ...]:
@@ -229,7 +275,7 @@ def history_record(
         "new_baseline": bool(run.get("force") or run.get("rollback_to")),
         "lists": {list_key(s): {"entries": s["entries"], "addresses": s.get("addresses")} for s in lists},
         "feeds": {
-            name: {k: feed[k] for k in ("entries", "addresses", "overlap") if feed.get(k) is not None}
+            name: {k: feed[k] for k in ("entries", "addresses", "overlap", "benign") if feed.get(k) is not None}
             for name, feed in sorted(feeds.items())
             if feed.get("entries") is not None
         },

@@ -111,6 +111,21 @@ def plan_run(event: dict[str, Any], settings: Settings, catalogue_text: str) -> 
     }
 
 
+def add_own_addresses(plan: dict[str, Any], settings: Settings, client: Any) -> dict[str, Any]:
+    """With ``DiscoverOwnAddresses``, the account's Elastic IPs and NAT gateways in every Region of the stack go
+    into the run (``own_addresses``, allow-listed by the transform; ``own_addresses_problems`` for Regions EC2
+    refused). A rollback builds nothing, so it looks nothing up."""
+    if not settings.discover_own_addresses or plan["run"].get("rollback_to"):
+        return plan
+    from threatfeed.pipeline.own_addresses import discover
+
+    addresses, problems = discover(settings.regions, client)
+    plan["run"]["own_addresses"] = addresses
+    if problems:
+        plan["run"]["own_addresses_problems"] = problems
+    return plan
+
+
 def default_catalogue(settings: Settings) -> dict[str, Any]:
     """The catalogue a new stack starts with: iSIGHT (with the stack's own secret) and abuse.ch Feodo Tracker.
 

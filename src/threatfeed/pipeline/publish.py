@@ -202,10 +202,7 @@ def summarize_run(
         failure = {
             "state": "FetchFeed" if fetch_failed else "Transform",  # fetched, but nothing usable in the body
             "error": "FeedsFailed",
-            "cause": bounded_cause(
-                [f"{f}: {feeds[f].get('error')}: {feeds[f].get('cause')}" for f in failed_feeds], "feeds"
-            )
-            + " (their previous entries were kept)",
+            "cause": feeds_failed_cause(failed_feeds, feeds, transform.get("manifest")),
         }
 
     reported = [f for f in transform.get("findings", []) if not f.get("hold")]
@@ -227,6 +224,7 @@ def summarize_run(
         "regions": regions,
         "failed_regions": failed_regions,
         "dropped": transform.get("dropped", {}),
+        "suppressed": transform.get("suppressed", {}),
         "guards": [{k: f.get(k) for k in ("guard", "hold", "list", "feeds")} for f in transform.get("findings", [])],
         "manifest": f"s3://{manifest['bucket']}/{manifest['key']}" if manifest else None,
     }
@@ -257,6 +255,25 @@ def bounded_cause(parts: Sequence[str], what: str, limit: int = MAX_CAUSE_CHARS)
     hidden = len(parts) - len(shown)
     if hidden:
         text += f"; and {hidden} more {what} ({len(parts)} in all: see the run's output and manifest)"
+    return text
+
+
+FEW_FEEDS_CHARS = 6_000
+"""The failed feeds a notification names, with their errors: the first few (each cut at a quarter of this), then
+how many more."""
+
+
+def feeds_failed_cause(
+    failed: Sequence[str], feeds: Mapping[str, Mapping[str, Any]], manifest: Mapping[str, Any] | None
+) -> str:
+    """How many feeds failed, the first few by name with their error, and where every feed's error is: the same
+    few thousand characters whether 1 or 1,000 feeds failed (under the Fail state's 32,768 and SNS's 256 KB)."""
+    parts = [f"{f}: {feeds[f].get('error')}: {feeds[f].get('cause')}" for f in failed]
+    text = f"{len(failed)} of {len(feeds)} feed(s) failed; their previous entries were kept. " + bounded_cause(
+        parts, "feeds", limit=FEW_FEEDS_CHARS
+    )
+    if manifest and manifest.get("key"):
+        text += f". Every feed's outcome and error: s3://{manifest.get('bucket')}/{manifest['key']}"
     return text
 
 

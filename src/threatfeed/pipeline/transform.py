@@ -6,20 +6,22 @@ moves bytes between S3 and the engine, and decides whether there is anything wor
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from threatfeed.config import Settings
 from threatfeed.engine import EngineSettings, FeedBody, build_lists
-from threatfeed.engine.coverage import contributions, list_addresses
+from threatfeed.engine import warninglists as W
+from threatfeed.engine.coverage import contributions, list_addresses, overlap_with
 from threatfeed.errors import ConfigError
 from threatfeed.guardduty import list_name
-from threatfeed.pipeline.guards import evaluate, feed_outcome
+from threatfeed.pipeline.guards import evaluate, feed_outcome, poisoned
 from threatfeed.pipeline.publish import bounded_cause
 from threatfeed.pipeline.run import parse_time
 from threatfeed.storage import (
     ENGINE_STATE_KEY,
     HISTORY_KEY,
+    WARNINGLISTS_PREFIX,
     Store,
     cursor_key,
     list_key,
@@ -59,26 +61,47 @@ def transform_run(
             carry_over.append(result["feed"])
 
     previous_state = store.get_json(ENGINE_STATE_KEY)
-    engine = build_lists(
-        bodies,
-        # A feed that delivers gives its whole current contribution (a blocklist delists at once; the
-        # guards below catch a truncated body). Incremental feeds set options["replace"] false.
-        EngineSettings(
-            now=now,
-            days_requested=settings.days_requested,
-            replace_delivered=True,
-            ip_destination=settings.ip_destination,
-            allow_list=settings.allow_list,
-            max_entities_per_list=settings.max_entities_per_list,
-        ),
-        previous_state=previous_state,
-        carry_over=carry_over,
+    history = (store.get_json(HISTORY_KEY) or {}).get("runs", [])
+    # A feed that delivers gives its whole current contribution (a blocklist delists at once; the guards below
+    # catch a truncated body). Incremental feeds set options["replace"] false. The allow-list takes the account's
+    # own public addresses the plan found (Elastic IPs, NAT gateways): they are never threats.
+    engine_settings = EngineSettings(
+        now=now,
+        days_requested=settings.days_requested,
+        replace_delivered=True,
+        ip_destination=settings.ip_destination,
+        allow_list=(*settings.allow_list, *(run.get("own_addresses") or ())),
+        max_entities_per_list=settings.max_entities_per_list,
+        warninglists=settings.warninglists,
+        warninglist_files=own_warninglists(store),
+        domain_max_age_days=settings.domain_max_age_days,
     )
+    engine = build_lists(bodies, engine_settings, previous_state=previous_state, carry_over=carry_over)
+    # A feed whose share of benign values jumped (a resolver list, a cloud's ranges slipped in) is held back like a
+    # failed feed: the lists are built again with its last good contribution instead of this body.
+    shares = {
+        b.feed: W.suppressed_share(engine.feeds[b.feed].to_dict())
+        for b in bodies
+        if b.feed in engine.feeds and not engine.feeds[b.feed].error
+    }
+    poison = [] if run.get("force") else poisoned(shares, history, settings.guards)
+    if poison:
+        held_back = {f.feeds[0] for f in poison}
+        first = engine.feeds
+        bodies = [b for b in bodies if b.feed not in held_back]
+        engine = build_lists(
+            bodies, engine_settings, previous_state=previous_state, carry_over=[*carry_over, *sorted(held_back)]
+        )
+        for finding in poison:  # the manifest keeps what the held-back body held, and why it was held back
+            name = finding.feeds[0]
+            first[name].error, first[name].carried_over = finding.message, True
+            engine.feeds[name] = first[name]
     # What each delivered body was worth (a body with nothing usable is a failed feed, not a quiet zero), and
     # what each feed now contributes: the guards weigh both against what GuardDuty accepted before.
     outcomes = {
         r["feed"]: feed_outcome(r.get("outcome", "failed"), _stats(engine.feeds.get(r["feed"]))) for r in fetched
     }
+    poisoned_feeds = {f.feeds[0] for f in poison}
     delivered = [name for name, (outcome, _) in outcomes.items() if outcome == "ok"]
     coverage, previous_coverage = contributions(previous_state, engine.state, delivered)
 
@@ -110,7 +133,6 @@ def transform_run(
     if settings.publish_allow_list and settings.allow_list:
         lists.append(trusted_list(settings.allow_list, settings=settings, store=store))
     publishable = [item for item in lists if item["entries"] > 0]
-    history = (store.get_json(HISTORY_KEY) or {}).get("runs", [])
     findings = evaluate(publishable, coverage, previous_coverage, history, settings.guards)
     held = [f for f in findings if f.hold]
     guarded = False
@@ -135,6 +157,9 @@ def transform_run(
         "guard": held[0].as_dict() if held else None,
         "findings": [f.as_dict() for f in findings],
         "coverage": {"feeds": coverage, "lists": {item["name"]: item.get("addresses") for item in lists}},
+        "poisoned": [f.as_dict() for f in poison],
+        "guardduty_overlap": guardduty_overlap(fetched, engine),
+        "benign": {name: {"benign": b, "values": v} for name, (b, v) in sorted(shares.items())},
     }
     manifest_pointer = store.put_json(manifest_key(run["id"]), manifest)
     if publish or (not run.get("dry_run") and not held):
@@ -152,8 +177,9 @@ def transform_run(
         "findings": [f.as_dict() for f in findings],
         "manifest": manifest_pointer.as_dict(),
         "lists": publishable,
-        "feeds": feed_results(engine.feeds, outcomes, coverage),
+        "feeds": feed_results(engine.feeds, outcomes, coverage, shares, poisoned_feeds),
         "dropped": dict(engine.dropped),  # entries the lists' quotas left out, by cause (overflow policy)
+        "suppressed": dict((engine.warninglists or {}).get("suppressed") or {}),  # per warninglist, all feeds
     }
 
 
@@ -161,18 +187,60 @@ def feed_results(
     stats: Mapping[str, Any],
     outcomes: Mapping[str, tuple[str, str | None]],
     coverage: Mapping[str, Mapping[str, Any]],
+    shares: Mapping[str, tuple[int, int]] | None = None,
+    poisoned_feeds: Collection[str] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Per feed, for the summary and the history: counts, the outcome once parsed (with why it failed) and its
-    contribution (entries, covered addresses, overlap with the previous run)."""
+    """Per feed, for the summary and the history: counts, the outcome once parsed (with why it failed), its
+    contribution (entries, covered addresses, overlap with the previous run), how many values the warninglists
+    suppressed and its share of benign values (``benign``: the poisoned-feed guard's baseline; never recorded for
+    a feed held back as poisoned)."""
     out: dict[str, dict[str, Any]] = {}
     for name, feed in stats.items():
         entry: dict[str, Any] = {"accepted": feed.accepted, "rejected": feed.rejected, **coverage.get(name, {})}
+        suppressed = sum(n for reason, n in feed.reasons.items() if W.list_of(reason) is not None)
+        if suppressed:
+            entry["suppressed"] = suppressed
         outcome, why = outcomes.get(name, (None, None))
         if outcome:
             entry["outcome"] = outcome
         if outcome == "failed" and why:
-            entry.update(error="FeedRejected", cause=why)
+            entry.update(error="PoisonedFeed" if name in poisoned_feeds else "FeedRejected", cause=why)
+        benign, values = (shares or {}).get(name, (0, 0))
+        if values and name not in poisoned_feeds and outcome == "ok":
+            entry["benign"] = round(benign / values, 4)
         out[name] = entry
+    return out
+
+
+#: What the manifest says of GuardDuty's own intelligence, which no API publishes.
+GUARDDUTY_INTELLIGENCE_NOTE = (
+    "GuardDuty's own threat intelligence (Tor exit nodes, and feeds such as CrowdStrike's and Proofpoint's) is not "
+    "published, so a feed's overlap with it cannot be measured; only Tor exits can be approximated, by a Tor exit "
+    "list among the run's feeds (preset tor-exits or format tor). A feed that is mostly Tor exits adds little "
+    "beyond what GuardDuty's Tor findings (UnauthorizedAccess:EC2/TorIPCaller, TorClient, TorRelay) already cover."
+)
+
+
+def guardduty_overlap(fetched: Sequence[Mapping[str, Any]], engine: Any) -> dict[str, Any]:
+    """The manifest's ``guardduty_overlap``: per feed, the share of its addresses a Tor exit list of this run also
+    lists (see :data:`GUARDDUTY_INTELLIGENCE_NOTE` for what can and cannot be known)."""
+    tor = sorted(
+        {r["feed"] for r in fetched if r.get("format") == "tor"}
+        | {name for name, stats in engine.feeds.items() if stats.format == "tor"}
+    )
+    out: dict[str, Any] = {"note": GUARDDUTY_INTELLIGENCE_NOTE, "tor_lists": tor}
+    if tor:
+        out["feeds"] = overlap_with(engine.state, tor)
+    return out
+
+
+def own_warninglists(store: Store) -> dict[str, bytes]:
+    """The user's own warninglists in the data bucket (``config/warninglists/<name>.txt``), by name."""
+    out = {}
+    for key in store.keys(WARNINGLISTS_PREFIX):
+        name = key[len(WARNINGLISTS_PREFIX) :]
+        if name.endswith(".txt") and "/" not in name and len(name) > 4:
+            out[name[:-4]] = store.get_bytes(key)
     return out
 
 

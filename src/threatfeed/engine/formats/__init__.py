@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from threatfeed.engine.classify import Collector
+from threatfeed.engine.formats.jsondoc import parse_json
 from threatfeed.engine.formats.misp import parse_misp
 from threatfeed.engine.formats.stix import parse_stix
 from threatfeed.engine.formats.tabular import (
@@ -38,6 +39,7 @@ PARSERS: dict[str, Parser] = {
     "fireeye": parse_fireeye,
     "misp": parse_misp,
     "tor": parse_tor,
+    "json": parse_json,
 }
 
 _ALIENVAULT = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}#\d*#\d*#")
@@ -48,8 +50,8 @@ def sniff(text: str) -> str:
     """Guess the format of ``text`` from its beginning."""
     head = text[:_SNIFF_CHARS]
     start = head.lstrip()
-    if start.startswith(("{", "[")):
-        return _sniff_json(start)
+    if start.startswith("{") or (start.startswith("[") and start[1:].lstrip()[:1] in ("", *'{["-]0123456789tfn')):
+        return _sniff_json(start)  # not "[Adblock Plus 2.0]", a list header
     if start.startswith("<"):
         return "stix"
     content = [
@@ -72,20 +74,24 @@ def sniff(text: str) -> str:
     sample = content[:50]
     if "," in first and sum("," in line for line in sample) >= 0.8 * len(sample):
         return "csv"
+    if first.count("|") >= 2 and sum(line.count("|") >= 2 for line in sample) >= 0.8 * len(sample):  # a pipe table
+        return "csv"
     if "\t" in first and any(h in INDICATOR_COLUMNS for h in header) and "netblock" not in header:
         return "csv"
     return "txt"
 
 
 def _sniff_json(start: str) -> str:
+    """MISP and STIX by their own keys; any other JSON document or JSON lines is read by the generic ``json``
+    parser (records and fields found by name, or chosen with ``options.records`` / ``options.select``)."""
     probe = start[:_SNIFF_CHARS]
     if '"Event"' in probe or '"Attribute"' in probe or '"to_ids"' in probe:
         return "misp"
     if '"spec_version"' in probe or '"pattern"' in probe or '"bundle"' in probe or '"objects"' in probe:
         return "stix"
-    if '"category"' in probe and '"value"' in probe:
+    if '"category"' in probe and '"value"' in probe and '"type"' in probe:
         return "misp"
-    return "stix"
+    return "json"
 
 
 def parser_for(fmt: str) -> Parser:

@@ -39,7 +39,7 @@ def parse_misp(text: str, col: Collector, options: Mapping[str, Any], now: datet
         kind = str(attr.get("type", ""))
         value = attr.get("value")
         if not isinstance(value, str):
-            col.skip()
+            col.ignore()
             continue
         if kind in _SIMPLE:
             values = [value]
@@ -47,8 +47,8 @@ def parse_misp(text: str, col: Collector, options: Mapping[str, Any], now: datet
             values = [value.split("|", 1)[0]]
         elif kind == "domain|ip":
             values = value.split("|")
-        else:
-            col.skip()
+        else:  # hashes, e-mail addresses, ...: content, no network indicator
+            col.ignore()
             continue
         text_sample = f"{kind} {value}"
         deleted = attr.get("deleted") in (True, "1", 1)

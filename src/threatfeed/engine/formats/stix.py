@@ -46,7 +46,7 @@ def parse_stix(text: str, col: Collector, options: Mapping[str, Any], now: datet
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
     for pos, obj in enumerate(objects, 1):
         if not isinstance(obj, dict):
-            col.skip()
+            col.ignore()
             continue
         kind = obj.get("type")
         if kind == "indicator":
@@ -60,8 +60,8 @@ def parse_stix(text: str, col: Collector, options: Mapping[str, Any], now: datet
                 col.skip()
         elif kind in _SCO_TYPES and isinstance(obj.get("value"), str):
             col.add(pos, obj["value"], obj["value"])
-        else:
-            col.skip()
+        else:  # identities, marking definitions, malware, relationships...: content, no indicator
+            col.ignore()
     for pos, obj in sorted(latest.values(), key=lambda item: item[0]):
         _indicator(col, pos, obj, now)
 
@@ -153,10 +153,22 @@ def extract(pattern: str) -> list[str]:
     return out
 
 
+_HTML = re.compile(r"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.IGNORECASE)
+
+
 def _parse_xml(text: str, col: Collector) -> None:
     """STIX 1.x XML (GuardDuty's "STIX"): address, domain and URL object values. Read with a regular
-    expression, never an XML parser, so entity-expansion bombs cannot explode."""
+    expression, never an XML parser, so entity-expansion bombs cannot explode. An HTML page is no feed (a login,
+    error or captcha page answered with 200); markup without any object value was not understood."""
+    if _HTML.search(text[:4096]):
+        raise BodyUnreadable(
+            f"feed {col.feed}: the body is an HTML page, not a feed (a login, error or captcha page?); check the "
+            "feed's URL and credentials; previous contribution kept"
+        )
     col.lines += text.count("\n") + 1
+    if not _XML_VALUES.search(text) and text.strip():
+        col.ignore()
+        return
     for m in _XML_VALUES.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
         value = m.group(1).strip()

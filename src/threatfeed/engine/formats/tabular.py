@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from itertools import chain, islice
@@ -28,6 +30,12 @@ INDICATOR_COLUMNS = (
     "observable",
     "ip",
     "ipaddress",
+    "ipaddr",
+    "saddr",
+    "srcaddr",
+    "daddr",
+    "dstaddr",
+    "iocvalue",
     "ipv4",
     "ipv4address",
     "address",
@@ -55,9 +63,25 @@ def norm_header(name: str) -> str:
     return "".join(ch for ch in name.strip().lower() if ch.isalnum())
 
 
+def is_comment(line: str, delimiter: str = ",") -> bool:
+    """A whole-line comment of a delimited feed: ``#``, ``//``, or ``;`` unless ``;`` is the delimiter."""
+    s = line.lstrip()
+    return s.startswith(("#", "//")) or (s.startswith(";") and delimiter != ";")
+
+
+#: The separator of a "pipe table" as DataPlane documents it: a pipe with at least two blanks on either side
+#: (a single pipe inside a field, e.g. an AS name, is then no separator).
+_PADDED_PIPE = re.compile(r"\s{2,}\|\s{2,}")
+
+
 def rows(text: str, col: Collector, delimiter: str) -> Iterator[tuple[int, list[str], str]]:
-    """``(line_number, cells, raw_text)`` for every non-blank, non-comment row."""
+    """``(line_number, cells, raw_text)`` for every non-blank, non-comment row. Pipe-separated tables are
+    split without quoting rules (they have none; see :func:`_pipe_rows`)."""
     lines = text.split("\n")
+    if delimiter == "|":
+        yield from _pipe_rows(lines, col)
+        col.lines += len(lines) - (1 if text.endswith("\n") else 0)
+        return
     reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True)
     seen = 0
     while True:
@@ -73,22 +97,63 @@ def rows(text: str, col: Collector, delimiter: str) -> Iterator[tuple[int, list[
         if not cells or not any(c.strip() for c in cells):
             col.skip()
             continue
-        if cells[0].lstrip().startswith("#"):
+        if is_comment(cells[0], delimiter):
             col.skip()
             continue
         yield no, cells, raw
     col.lines += max(seen, len(lines) - (1 if text.endswith("\n") else 0))
 
 
+def _pipe_rows(lines: list[str], col: Collector) -> Iterator[tuple[int, list[str], str]]:
+    """Rows of a pipe table (``ASN  |  ASname  |  ipaddr  |  ...``), cells stripped of their padding. Where the
+    table pads its separators with two blanks or more, a lone pipe inside a field does not split it."""
+    padded = None
+    for no, raw in enumerate(lines, 1):
+        s = raw.strip()
+        if not s or is_comment(s, "|"):
+            if s or no < len(lines):
+                col.skip()
+            continue
+        if padded is None:
+            padded = bool(_PADDED_PIPE.search(s))
+        parts = _PADDED_PIPE.split(s) if padded and _PADDED_PIPE.search(s) else s.split("|")
+        yield no, [p.strip() for p in parts], raw
+
+
 def sniff_delimiter(text: str) -> str:
-    for line in text.split("\n", 50)[:50]:
+    """The delimiter of the first data row (comments and blank lines before it are passed over, however many)."""
+    for line in text[:65536].split("\n"):
         s = line.strip()
-        if not s or s[0] in "#;":
+        if not s or s[0] in "#;" or s.startswith("//"):
             continue
         counts = {d: s.count(d) for d in ("\t", ",", ";", "|")}
         best = max(counts, key=lambda d: counts[d])
         return best if counts[best] else ","
     return ","
+
+
+def commented_header(text: str, delimiter: str, width: int) -> list[str] | None:
+    """A header kept in the comment block before the first row (``# first_seen_utc,dst_ip,dst_port,...``,
+    ``# ASN  |  ASname  |  ipaddr  |  ...``): the last comment line of that block that splits into ``width``
+    cells that read as a header. None when there is none."""
+    found = None
+    for line in text[:65536].split("\n"):
+        s = line.strip()
+        if not s:
+            continue
+        if not is_comment(s, delimiter):
+            break
+        body = s.lstrip("#;/").strip()
+        if delimiter == "|":
+            cells = [c.strip() for c in body.split("|")]
+        else:
+            try:
+                cells = next(csv.reader([body], delimiter=delimiter, skipinitialspace=True), [])
+            except csv.Error:
+                continue
+        if len(cells) == width and width > 1 and is_header(cells) and all(c.strip() for c in cells):
+            found = cells
+    return found
 
 
 def is_header(cells: list[str]) -> bool:
@@ -118,13 +183,42 @@ def parse_csv(text: str, col: Collector, options: Mapping[str, Any], now: dateti
     if head and is_header(head[0][1]):
         header = [norm_header(c) for c in head.pop(0)[1]]
         col.skip()
+    width = len(header) if header else _usual_width(head)
+    if header is None and head:
+        kept = commented_header(text, delimiter, width)
+        header = [norm_header(c) for c in kept] if kept else None
     indexes = _pick_columns(col.feed, header, wanted, head)
     conf_index: int | None = None
     if options.get("confidence_column") is not None and header:
         name = norm_header(str(options["confidence_column"]))
         conf_index = header.index(name) if name in header else None
     for no, cells, raw in chain(head, it):
+        if width and len(cells) > width:
+            cells = _aligned(cells, width, indexes)
         _emit(col, no, cells, raw, indexes, conf_index)
+
+
+def _usual_width(sample: list[tuple[int, list[str], str]]) -> int:
+    """The commonest number of cells in the sampled rows (0 without rows)."""
+    widths = Counter(len(cells) for _, cells, _ in sample)
+    return max(widths, key=lambda w: (widths[w], -w)) if widths else 0
+
+
+def _aligned(cells: list[str], width: int, indexes: list[int]) -> list[str]:
+    """A row with more cells than the table (an unquoted delimiter inside a free-text field, such as an AS name
+    holding a comma or a pipe): when an indicator column's cell does not look like an indicator but the cell
+    as far from the end of the row does, the extra cells belong to a field before it, and the row is read
+    aligned on its end."""
+    extra = len(cells) - width
+    for i in indexes:
+        if i + extra < len(cells) and not _indicator_like(cells[i]) and _indicator_like(cells[i + extra]):
+            return cells[:i] + cells[i + extra :]
+    return cells
+
+
+def _indicator_like(cell: str) -> bool:
+    c = cell.strip()
+    return bool(c) and ("." in c or ":" in c) and " " not in c
 
 
 def _emit(col: Collector, no: int, cells: list[str], raw: str, indexes: list[int], conf_index: int | None) -> None:
@@ -141,7 +235,7 @@ def _emit(col: Collector, no: int, cells: list[str], raw: str, indexes: list[int
             col.add(no, cells[i], raw, confidence=conf)
             emitted = True
     if not emitted:
-        col.skip()
+        col.ignore()  # a row with its indicator fields empty
 
 
 def _pick_columns(
@@ -194,8 +288,8 @@ def parse_otx(text: str, col: Collector, options: Mapping[str, Any], now: dateti
     carry nothing a list can hold: they are skipped, not rejected."""
     type_i, value_i = 0, 1
     for no, cells, raw in rows(text, col, sniff_delimiter(text)):
-        if is_header(cells):
-            header = [norm_header(c) for c in cells]
+        header = [norm_header(c) for c in cells]
+        if is_header(cells) and "indicator" in header:  # not a row of a type without dots (a hash, a CVE)
             type_i = header.index("indicatortype") if "indicatortype" in header else type_i
             type_i = header.index("type") if "type" in header else type_i
             value_i = header.index("indicator") if "indicator" in header else value_i
@@ -206,7 +300,7 @@ def parse_otx(text: str, col: Collector, options: Mapping[str, Any], now: dateti
         if kind in ("ipv4", "cidr", "domainname", "domain", "hostname", "url", "uri", "ipv6"):
             col.add(no, value, raw)
         else:
-            col.skip()
+            col.ignore()
 
 
 def parse_alienvault(text: str, col: Collector, options: Mapping[str, Any], now: datetime) -> None:

@@ -24,15 +24,23 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from itertools import compress, product, repeat
-from operator import add, and_, ge, is_, methodcaller, not_, or_
+from operator import add, and_, ge, is_, methodcaller, not_
 from socket import AF_INET6, inet_pton
 from typing import Any
 
 import numpy as np
 
 from threatfeed.engine import reasons as R
-from threatfeed.engine.classify import Collector, converted, interval_events, ipv6_verdict, range_verdict, without
-from threatfeed.engine.domains import LABEL, NAME, RESERVED_NAMES, RESERVED_SUFFIXES, normalize
+from threatfeed.engine.classify import (
+    Collector,
+    converted,
+    interval_events,
+    ipv6_verdict,
+    plain_reason,
+    range_verdict,
+    without,
+)
+from threatfeed.engine.domains import LABEL, NAME, name_verdicts, normalize
 from threatfeed.engine.ipv4 import LOOSE_QUAD, judge_quad, scan_address_lines
 from threatfeed.engine.refang import looks_defanged
 
@@ -58,7 +66,8 @@ _PLAIN_NO_QUERY = _PLAIN.replace(re.escape("?"), "")
 #: more than matching, and a branch that starts with a plain character class is skipped on its first
 #: character. Classes are disjoint, so the order of the branches only matters for speed:
 #:
-#: - ``skip``: blank, or a whole-line comment (``#``, ``;``, ``//``: both text parsers skip those);
+#: - ``skip``: blank, or a whole-line comment (``#``, ``;``, ``//``, Adblock's ``!`` and ``! ...``: both text
+#:   parsers skip those);
 #: - ``name``: exactly a lower-case name (:data:`~threatfeed.engine.domains.NAME`).
 #:
 #: For plain text the irregular shapes are handled in bulk too (ASCII only, whole line, no surrounding
@@ -74,7 +83,7 @@ _PLAIN_NO_QUERY = _PLAIN.replace(re.escape("?"), "")
 #: - ``plain``: one token without dots, colons, slashes, brackets or ``@``: a single label or garbage;
 #: - ``at``: the same with ``@`` (and no ``?``), ``user@host``-like: the host after the last ``@`` is judged.
 _BRANCHES = {
-    "skip": r"(?:[#;]|//).*|",
+    "skip": r"(?:[#;]|//|![ \t]).*|!?",
     "name": NAME.pattern,
 }
 _SHAPE_BRANCHES = {
@@ -98,6 +107,7 @@ def _classes(branches: Mapping[str, str]) -> re.Pattern[str]:
 _TXT_ORDER = ("skip", "cmt", "rng", "name", "dd", "url", "v6", "word", "plain", "at")
 _TXT_CLASSES = _classes({kind: {**_BRANCHES, **_SHAPE_BRANCHES}[kind] for kind in _TXT_ORDER})
 _TOR_CLASSES = _classes(_BRANCHES)
+_SKIP_CLASSES = _classes({"skip": _BRANCHES["skip"]})
 #: The value of a ``cmt`` line (it ends where the blank or comment mark starts), the host of a ``url`` line.
 _VALUE = re.compile(r"[0-9./]+").match
 _URL_HOST = re.compile(r"hxxps?://([^/]+)").match
@@ -120,8 +130,10 @@ def parse_tor(text: str, col: Collector, options: Mapping[str, Any], now: dateti
         parts = line.split()
         if len(parts) >= 2 and parts[0] == "ExitAddress":
             col.add(no, parts[1], line)
-        elif (parts and parts[0] in ("ExitNode", "Published", "LastStatus")) or not parts:
+        elif not parts:
             col.skip()
+        elif parts[0] in ("ExitNode", "Published", "LastStatus"):  # a relay's description: content, no address
+            col.ignore()
         else:  # a plain address list served as "tor" (the bulk exit list) still works
             _txt_line(col, no, line)
 
@@ -142,6 +154,8 @@ def _walk(text: str, col: Collector, slow: Callable[[int, str], None], irregular
         return
     col.first_content = _first_content_line(text)
     classes = _TXT_CLASSES if irregular else _TOR_CLASSES
+    if not col.all_kinds:  # options.kinds: every value takes the one-line path, which filters kinds
+        classes = _SKIP_CLASSES
     n = len(text)
     pos = 0
     base = 0
@@ -152,7 +166,7 @@ def _walk(text: str, col: Collector, slow: Callable[[int, str], None], irregular
         chunk = text[pos:cut]
         lines = chunk.split("\n")
         first = base + 1
-        found = scan_address_lines(chunk.encode("utf-8", "surrogatepass"))
+        found = scan_address_lines(chunk.encode("utf-8", "surrogatepass") if col.all_kinds else b"")
         col.add_address_lines(found, lines, first)
         is_rest = np.ones(len(lines), dtype=bool)
         is_rest[found.quad_at] = False
@@ -247,6 +261,9 @@ def _commented(col: Collector, numbers: list[int], lines: list[str]) -> list[int
 def _digits(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
     """Digits and dots, not an address: a quad with a leading zero or a big octet, else invalid."""
 
+    if col.zero_padded:  # padded quads are read as decimal, one by one
+        return list(range(len(lines)))
+
     def reason(line: str) -> str | None:
         if LOOSE_QUAD.fullmatch(line):
             return judge_quad(line)[1]  # None (a valid address) cannot happen here: refused, to be safe
@@ -259,6 +276,8 @@ def _digits(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
 
 def _ranges(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
     """``a.b.c.d-e.f.g.h``."""
+    if col.zero_padded:  # padded quads are read as decimal, one by one
+        return list(range(len(lines)))
     events = interval_events()
     positions, starts, ends = [], [], []
     bounds = "-".join(lines).split("-")  # the shape has exactly one "-"
@@ -288,10 +307,12 @@ def _urls(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
     else:
         taken = range(len(names))
     events: dict[str, list[int]] = {R.RESERVED_DOMAIN: [], R.ALLOW_LISTED: [], R.ALLOW_LIST_OVERLAP: []}
-    bad = list(map(or_, map(str.endswith, names, repeat(RESERVED_SUFFIXES)), map(RESERVED_NAMES.__contains__, names)))
-    if True in bad:
-        events[R.RESERVED_DOMAIN] = list(compress(taken, bad))
-        keep = list(map(not_, bad))
+    unlistable = name_verdicts(names)  # reserved, or not under a real public suffix
+    if unlistable.count(None) != len(unlistable):
+        for k, verdict in zip(taken, unlistable, strict=True):
+            if verdict is not None:
+                events.setdefault(verdict, []).append(k)
+        keep = list(map(is_, unlistable, repeat(None)))
         taken, names = list(compress(taken, keep)), list(compress(names, keep))
     if not col.policy.allows_all_names():
         verdicts = list(map(col.policy.judge_domain, names))
@@ -307,7 +328,13 @@ def _urls(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
 
 
 def _ipv6(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
-    """IPv6 (counted, not supported) or garbage that looks like it."""
+    """IPv6 (counted, not supported) or garbage that looks like it. rbldnsd's default value lines
+    (``:127.0.0.2:``) are refused: the one-line path skips them."""
+    rbldnsd = [k for k, line in enumerate(lines) if _RBLDNSD_DEFAULT(line)] if "\n:" in "\n" + "\n".join(lines) else []
+    if rbldnsd:
+        keep = without(range(len(lines)), rbldnsd)
+        handled = _ipv6(col, list(map(numbers.__getitem__, keep)), list(map(lines.__getitem__, keep)))
+        return sorted([*rbldnsd, *map(keep.__getitem__, handled)])
     plain = [k for k, line in enumerate(lines) if "/" not in line and "%" not in line]
     reasons: list[str | None] = [None] * len(lines)
     if len(plain) == len(lines):
@@ -330,17 +357,49 @@ def _ipv6(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
 
 
 def _words(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
-    """Words: the first is the value, a single label (``malware botnet``)."""
-    col.tally.count_many(R.SINGLE_LABEL_DOMAIN, len(lines), numbers, lines)
-    return []
+    """Words: the first is the value, a single label (``malware botnet``), an AS number (``AS13335 CN``) or a
+    digest followed by words."""
+    named = list(map(_NAMED_WORD, lines))
+    if named.count(None) == len(named):
+        col.tally.count_many(R.SINGLE_LABEL_DOMAIN, len(lines), numbers, lines)
+        return []
+    reasons = [
+        R.SINGLE_LABEL_DOMAIN if m is None else plain_reason(line.split()[0])
+        for m, line in zip(named, lines, strict=True)
+    ]
+    events, refused = _by_reason(reasons)
+    col.tally.count_batch(events, numbers, lines)
+    return refused
 
 
 def _plain(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
-    """One token that cannot be an address, a name or a URL: a single label, or unrecognized."""
-    labels = map(LABEL, lines)
-    events, refused = _by_reason(R.SINGLE_LABEL_DOMAIN if ok else R.UNRECOGNIZED for ok in labels)
+    """One token that cannot be an address, a name or a URL: a digest, a number, an AS number, a single label,
+    or unrecognized (:func:`~threatfeed.engine.classify.plain_reason`)."""
+    events, refused = _by_reason(_plain_reasons(lines))
     col.tally.count_batch(events, numbers, lines)
     return refused
+
+
+#: Tokens :func:`~threatfeed.engine.classify.plain_reason` names by what they are (digests, numbers, AS numbers,
+#: CVE ids): only those take the one-by-one call.
+#: A line of words (the ``word`` shape) whose first word is one of those.
+_NAMED_WORD = re.compile(
+    r"(?:[0-9A-Fa-f]{32,64}|(?:AS|ASN)[0-9]{1,10}|CVE-[0-9]{4}-[0-9]{4,})[ \t]", re.IGNORECASE
+).match
+_NAMED_TOKEN = re.compile(
+    r"[0-9A-Fa-f]{32,64}|[0-9]+|(?:AS|ASN)[0-9]{1,10}|CVE-[0-9]{4}-[0-9]{4,}", re.IGNORECASE
+).fullmatch
+
+
+def _plain_reasons(tokens: list[str]) -> list[str]:
+    """:func:`~threatfeed.engine.classify.plain_reason` of each token: a single label or unrecognized, unless the
+    token is a digest, a number, an AS number or a CVE id (those alone take the one-by-one call)."""
+    reasons = [R.SINGLE_LABEL_DOMAIN if m else R.UNRECOGNIZED for m in map(LABEL, tokens)]
+    named = list(map(_NAMED_TOKEN, tokens))
+    if named.count(None) != len(named):
+        for k in compress(range(len(tokens)), named):
+            reasons[k] = plain_reason(tokens[k])
+    return reasons
 
 
 def _at(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
@@ -351,6 +410,8 @@ def _at(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
     def reason(line: str) -> str | None:
         if looks_defanged(line):
             return None
+        if line.startswith("@@"):  # an Adblock exception
+            return R.EXCLUDED
         host = line.rpartition("@")[2]
         if not host:
             return R.UNRECOGNIZED
@@ -387,8 +448,10 @@ def _first_content_line(text: str) -> int:
 
 def _txt_line(col: Collector, no: int, line: str) -> None:
     s = line.strip()
-    if not s or s[0] in "#;" or s.startswith("//"):
+    if not s or s[0] in "#;" or s.startswith(("//", "! ", "!\t")) or s == "!":
         col.skip()
+        return
+    if s[0] in "$:![{" and _other_notation(col, no, s, line):
         return
     m = _INLINE_COMMENT(s)
     if m:
@@ -397,9 +460,10 @@ def _txt_line(col: Collector, no: int, line: str) -> None:
     if not tokens:
         col.skip()
         return
-    # a column header as the first line of data ("Start End Netblock Attacks ..."): plain words only
+    # a column header as the first line of data ("Start End Netblock Attacks ..."): plain words only. Content
+    # all the same: a body of nothing else was not understood.
     if no == col.first_content and len(tokens) >= 2 and all(t.replace("_", "").isalpha() for t in tokens):
-        col.skip()
+        col.ignore()
         return
     first = tokens[0]
     if len(tokens) == 1:
@@ -422,6 +486,28 @@ def _txt_line(col: Collector, no: int, line: str) -> None:
             col.add(no, name, line)
     else:  # a value followed by free text
         col.add(no, _first_field(first), line)
+
+
+#: rbldnsd data file lines that are no entry: ``$SOA``/``$NS``/``$TTL``/``$DATASET`` directives and the default
+#: A and TXT value (``:127.0.0.2:Listed, see ...``); Adblock list headers and ``! `` comments.
+_RBLDNSD_DIRECTIVE = re.compile(r"\$[A-Z]+\s").match
+_RBLDNSD_DEFAULT = re.compile(r":[0-9]{1,3}(?:\.[0-9]{1,3}){3}:").match
+_ADBLOCK_HEADER = re.compile(r"\[Adblock", re.IGNORECASE).match
+
+
+def _other_notation(col: Collector, no: int, s: str, line: str) -> bool:
+    """Lines of the rbldnsd and Adblock list notations that hold no entry, exclusions (``!name``) and JSON
+    records in a text list; True when ``s`` (``line`` stripped) was one of them and has been counted."""
+    if _RBLDNSD_DIRECTIVE(s) or _RBLDNSD_DEFAULT(s) or _ADBLOCK_HEADER(s):
+        col.skip()
+        return True
+    if s[0] == "!" and "." in s and " " not in s:  # rbldnsd: the name is excluded from the zone
+        col.reject(no, line, R.EXCLUDED)
+        return True
+    if s[0] == "{" and s.endswith("}"):  # a JSON record: the feed is JSON lines (format json)
+        col.reject(no, line, R.UNSUPPORTED_FORMAT)
+        return True
+    return False
 
 
 def _first_field(token: str) -> str:
