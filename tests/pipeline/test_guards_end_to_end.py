@@ -211,8 +211,12 @@ def test_a_flapping_feed_holds_the_lists_when_so_configured() -> None:
 
 UNUSABLE = {
     "truncated-gzip": ({"format": "auto"}, gzip.compress(big_blocklist(30))[:40], "gzip body is truncated"),
-    # No "error" or "message" key: the fetch's check for JSON error objects lets it through to the engine.
-    "json-error-object": ({"format": "auto"}, b'{"status": "throttled", "code": 429, "retry_after": 60}', "no STIX"),
+    # No "error" or "message" key: the fetch's check for JSON error objects lets it through; the JSON reader finds no value.
+    "json-error-object": (
+        {"format": "auto"},
+        b'{"status": "throttled", "code": 429, "retry_after": 60}',
+        "no value the json parser takes",
+    ),
     "csv-column-renamed": (
         {"format": "csv", "options": {"column": "ip"}},
         b"address,score\n45.10.0.1,5\n45.10.1.1,7\n",

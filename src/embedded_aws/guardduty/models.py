@@ -477,15 +477,20 @@ def check_list_content(body: bytes, fmt: str, kind: ListKind) -> int:
     return count
 
 
-forced_errors: dict[str, str] = {}
-"""Region -> message: activations there end in ``ERROR`` whatever the object holds (fault injection)."""
+forced_errors: dict[str, tuple[str, str | None]] = {}
+"""Region -> (message, operation suffix or None for every kind): activations there end in ``ERROR`` whatever the
+object holds (fault injection)."""
 
 
 @contextlib.contextmanager
-def forced_error(region: str, message: str = "forced by the embedded AWS") -> Iterator[None]:
+def forced_error(
+    region: str, message: str = "forced by the embedded AWS", *, kind: str | None = None
+) -> Iterator[None]:
     """Inside the block, every list activation in ``region`` ends in ``ERROR`` with ``message``: for rehearsing
-    GuardDuty refusing a list in one Region only (the same S3 object serves every Region)."""
-    forced_errors[region] = message
+    GuardDuty refusing a list in one Region only (the same S3 object serves every Region). ``kind`` (an operation
+    suffix such as ``"ThreatEntitySet"``) limits the fault to that kind of list, so a test need not depend on which
+    of two lists settles first."""
+    forced_errors[region] = (message, kind)
     try:
         yield
     finally:
@@ -496,7 +501,9 @@ def check_list_object(account_id: str, region_name: str, lst: ListSet) -> None:
     """Read the list from moto's S3 backend as GuardDuty does on activation; :class:`ListContentError` if GuardDuty
     would set the list to ``ERROR``."""
     if region_name in forced_errors:
-        raise ListContentError(forced_errors[region_name])
+        message, kind = forced_errors[region_name]
+        if kind is None or kind == lst.kind.name:
+            raise ListContentError(message)
     from moto.s3.exceptions import MissingBucket
     from moto.s3.models import s3_backends
 
