@@ -211,7 +211,7 @@ def test_a_flapping_feed_holds_the_lists_when_so_configured() -> None:
 
 UNUSABLE = {
     "truncated-gzip": ({"format": "auto"}, gzip.compress(big_blocklist(30))[:40], "gzip body is truncated"),
-    # No "error" or "message" key: the fetch's check for JSON error objects lets it through; the JSON reader finds no value.
+    # No "error" or "message" key: the fetch lets it through as no error object; the JSON reader finds no value.
     "json-error-object": (
         {"format": "auto"},
         b'{"status": "throttled", "code": 429, "retry_after": 60}',
