@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: venv demo test lint sam-validate asl-lint security pytest bench build clean
+.PHONY: venv demo test test-fast lint sam-validate asl-lint security pytest bench build clean
 
 venv: $(STAMP)
 
@@ -46,6 +46,12 @@ $(TOOLS_STAMP): tools/requirements-security.txt
 
 pytest: venv
 	$(BIN)/python -m pytest
+
+# The unit tests only (no embedded AWS, no loopback server, no catalogue-scale run): under a minute, for the
+# edit-test loop. `make test` stays the gate. tests/conftest.py marks what starts the embedded AWS.
+test-fast: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not embedded and not slow"
 
 bench: venv
 	$(BIN)/python tools/bench.py

@@ -46,6 +46,11 @@ DEPS_FetchFunction := aws-lambda-powertools requests
 DEPS_TransformFunction := aws-lambda-powertools idna numpy publicsuffixlist
 # publish: creates, reads, updates and lists GuardDuty threat intel / threat entity / trusted entity sets.
 DEPS_PublishFunction := aws-lambda-powertools $(SDK_PACKAGES)
+# sightings: reads the engine state and writes sightings to S3 (the runtime's SDK; no NumPy: the state's address
+# sets are decoded in pure Python by threatfeed.sightings).
+DEPS_SightingsFunction := aws-lambda-powertools
+# tamper: reads GuardDuty threat intel / threat entity / trusted entity sets (Get*Set) and publishes to SNS.
+DEPS_TamperFunction := aws-lambda-powertools $(SDK_PACKAGES)
 
 # Tracing: Lambda's own active tracing (template.yaml, Tracing: Active) records every invocation without any
 # SDK in the artifact. Powertools Tracer and the X-Ray SDK it needs are not used: AWS put the X-Ray SDKs in
@@ -61,7 +66,8 @@ HOST_NATIVE_PACKAGES := numpy
 # behind the artifact on sys.path, as on Lambda).
 LAMBDA_RUNTIME_PACKAGES := boto3 botocore s3transfer jmespath dateutil six.py urllib3
 
-.PHONY: build build-check build-PlanFunction build-FetchFunction build-TransformFunction build-PublishFunction
+.PHONY: build build-check build-PlanFunction build-FetchFunction build-TransformFunction build-PublishFunction \
+	build-SightingsFunction build-TamperFunction
 
 # `make build`: the same as `sam build` with samconfig.toml's defaults.
 build: venv
@@ -89,6 +95,12 @@ build-TransformFunction:
 
 build-PublishFunction:
 	$(call threatfeed_function,publish,PublishFunction)
+
+build-SightingsFunction:
+	$(call threatfeed_function,sightings,SightingsFunction)
+
+build-TamperFunction:
+	$(call threatfeed_function,tamper,TamperFunction)
 
 # $(1) = folder under functions/, $(2) = logical ID (selects DEPS_<LogicalId>).
 define threatfeed_function

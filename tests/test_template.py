@@ -23,7 +23,11 @@ FUNCTIONS = {
     "FetchFunction": "fetch",
     "TransformFunction": "transform",
     "PublishFunction": "publish",
+    "SightingsFunction": "sightings",
+    "TamperFunction": "tamper",
 }
+#: Functions EventBridge rules invoke (GuardDuty findings, CloudTrail list changes), not the state machine.
+EVENT_FUNCTIONS = {"SightingsFunction", "TamperFunction"}
 SUBSTITUTIONS = {
     "PlanFunctionArn",
     "FetchFunctionArn",
@@ -171,7 +175,7 @@ def test_state_machine_invokes_exactly_the_four_functions_and_publishes_to_the_t
     statements = resources["ThreatfeedStateMachine"]["Properties"]["Policies"][0]["Statement"]
     invoke = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]
     assert len(invoke) == 1
-    assert invoke[0]["Resource"] == [{"Fn::GetAtt": [name, "Arn"]} for name in FUNCTIONS]
+    assert invoke[0]["Resource"] == [{"Fn::GetAtt": [name, "Arn"]} for name in FUNCTIONS if name not in EVENT_FUNCTIONS]
     publish = [s for s in statements if "sns:Publish" in as_list(s["Action"])]
     assert [s["Resource"] for s in publish] == [{"Ref": "NotificationTopic"}]
     kms = [s for s in statements if any(a.startswith("kms:") for a in as_list(s["Action"]))]
@@ -703,9 +707,17 @@ def test_least_privilege_per_function(resources: dict[str, Any]) -> None:
     assert plan["s3:ListBucket"] == [json.dumps({"Fn::GetAtt": ["DataBucket", "Arn"]})]
 
     fetch = grants(function_statements(resources, "FetchFunction"))
-    assert set(fetch) == {"secretsmanager:GetSecretValue", "s3:PutObject", "s3:GetObject", "s3:ListBucket"}
+    assert set(fetch) == {
+        "secretsmanager:GetSecretValue",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:GetObject",
+        "s3:ListBucket",
+    }
     assert "secret:threatfeed/${AWS::StackName}/*" in fetch["secretsmanager:GetSecretValue"][0]
     assert fetch["s3:PutObject"] == [json.dumps({"Fn::Sub": "${DataBucket.Arn}/raw/*"})]
+    # A body streamed as a multipart upload and then refused is abandoned: its parts never become an object.
+    assert fetch["s3:AbortMultipartUpload"] == fetch["s3:PutObject"]
     assert fetch["s3:GetObject"] == [json.dumps({"Fn::Sub": "${DataBucket.Arn}/state/cursors/*"})]
     # Unconditioned: GetObject carries no s3:prefix, and without ListBucket a missing cursor is a 403, not a 404.
     listing = [s for s in function_statements(resources, "FetchFunction") if s.get("Action") == "s3:ListBucket"]
@@ -715,7 +727,10 @@ def test_least_privilege_per_function(resources: dict[str, Any]) -> None:
     transform_ = grants(function_statements(resources, "TransformFunction"))
     assert set(transform_) == {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:ListBucket"}
     assert sorted(transform_["s3:GetObject"]) == sorted(
-        [*objects("raw", "lists", "state", "manifests", "config/warninglists", "fetched"), run_object("feeds.json")]
+        [
+            *objects("raw", "lists", "state", "manifests", "config/warninglists", "fetched", "sightings"),
+            run_object("feeds.json"),
+        ]
     )
     assert transform_["s3:GetObjectVersion"] == objects("raw")
     assert sorted(transform_["s3:PutObject"]) == sorted(
@@ -1112,3 +1127,23 @@ def test_asl_lint_rejects_invalid_json(asl_lint: Any, tmp_path: Path, capsys: An
     code, out = lint(asl_lint, tmp_path, '{"StartAt": "A", "States": {', capsys)
     assert code == 1
     assert "not JSON once substitutions are applied" in out
+
+
+def test_the_event_functions_may_do_only_their_one_job(resources: dict[str, Any]) -> None:
+    """Sightings: read the provenance and its own records, write its records. Tamper: read lists, notify."""
+    sightings = grants(function_statements(resources, "SightingsFunction"))
+    assert set(sightings) == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    assert sorted(sightings["s3:GetObject"]) == sorted(
+        [json.dumps({"Fn::Sub": "${DataBucket.Arn}/state/engine.json"}), *objects("sightings")]
+    )
+    assert sightings["s3:PutObject"] == objects("sightings")
+    tamper = grants(function_statements(resources, "TamperFunction"))
+    assert set(tamper) == {
+        "guardduty:GetThreatIntelSet",
+        "guardduty:GetThreatEntitySet",
+        "guardduty:GetTrustedEntitySet",
+        "sns:Publish",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    }
+    assert tamper["sns:Publish"] == [json.dumps({"Ref": "NotificationTopic"})]

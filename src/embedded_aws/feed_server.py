@@ -31,7 +31,7 @@ import mimetypes
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,6 +63,8 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     remaining: int | None = None  # None: standing route; n: one-shot, used n more times
+    #: a body made as it is sent (``set_generated``): chunks, and their total size for Content-Length
+    chunks: Callable[[], Iterable[bytes]] | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,16 @@ class FeedServer:
             elif times > 0:
                 self._queued.setdefault(path, deque()).append(route)
 
+    def set_generated(
+        self, path: str, chunks: Callable[[], Iterable[bytes]], size: int, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Answer ``path`` with 200 and a body made on the fly, ``chunks()`` written one after the other (a feed
+        of hundreds of megabytes that neither the test nor the server holds whole); ``size``: their total, sent
+        as Content-Length."""
+        sent = {"Content-Length": str(size), **dict(headers or {})}
+        with self._lock:
+            self._routes[path] = Route(status=200, body=b"", headers=sent, chunks=chunks)
+
     def clear_route(self, path: str) -> None:
         with self._lock:
             self._routes.pop(path, None)
@@ -295,6 +307,7 @@ class FeedServer:
         route = self._take_route(path)
         with self._lock:
             api_handler = self._handlers.get(path)
+        generated = route.chunks if route is not None else None
         if route is not None:
             status, body, headers, delay = route.status, route.body, dict(route.headers), route.delay
         elif api_handler is not None:
@@ -323,9 +336,10 @@ class FeedServer:
         for name, value in headers.items():
             handler.send_header(name, value)
         handler.end_headers()
-        if handler.command != "HEAD" and body:
+        if handler.command != "HEAD" and (body or generated):
             try:
-                handler.wfile.write(body)
+                for chunk in generated() if generated else (body,):
+                    handler.wfile.write(chunk)
             except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeouts, size caps)
                 handler.close_connection = True
 

@@ -291,7 +291,9 @@ class EmbeddedAws:
 
         import embedded_aws.faults  # noqa: F401  (registers its hook before any client exists)
         from embedded_aws import guardduty
+        from embedded_aws.cloudtrail import management_events
         from embedded_aws.distributed_map import distributed_map_emulated
+        from embedded_aws.events import lambda_targets_delivered
         from embedded_aws.fake_apis import install_demo_apis
         from embedded_aws.feed_server import FeedServer
         from embedded_aws.iam import Principals, attach_template_managed_policies, iam_enforced
@@ -343,6 +345,10 @@ class EmbeddedAws:
         # The Distributed Map as AWS runs it: results files, tolerated failures, child executions authorized.
         self.map_runs = self._stack.enter_context(distributed_map_emulated(self.iam))
         self._stack.enter_context(handlers_installed(self.registry))
+        # EventBridge as AWS delivers it: rules with Lambda targets (the sightings and tamper functions), fed by
+        # GuardDuty's findings and CloudTrail's GuardDuty management events.
+        self.deliveries = self._stack.enter_context(lambda_targets_delivered(self.registry))
+        self._stack.enter_context(management_events(self.principals))
         self._allow_loopback_feeds()
         sm = self.client("secretsmanager")
         for name, value in self._secrets.items():
@@ -430,6 +436,14 @@ class EmbeddedAws:
     def next_name(self, prefix: str = "local") -> str:
         self._names += 1
         return f"{prefix}-{time.strftime('%Y%m%dT%H%M%S')}-{self._names}"
+
+    def finding(self, indicator: str, region: str | None = None) -> Any:
+        """Have GuardDuty in ``region`` (the stack's by default) see activity with ``indicator``: a finding if one
+        of its ACTIVE threat lists holds it, delivered to the stack's rule, and waited for
+        (``embedded_aws.guardduty.findings.FindingResult``; ``raised`` False, with the reason, otherwise)."""
+        from embedded_aws.guardduty.findings import raise_and_deliver
+
+        return raise_and_deliver(self.stack.account_id, region or self.stack_region, indicator)
 
     # -- executions ------------------------------------------------------------------------------
     def start(self, execution_input: dict[str, Any] | None = None, *, name: str | None = None) -> str:

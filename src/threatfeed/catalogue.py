@@ -45,8 +45,10 @@ from threatfeed.netpolicy import host_problem, is_loopback_host
 
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
 MAX_URL_LENGTH = 2048
-#: Largest body cap a catalogue entry may ask for (the engine decompresses up to 200 MB).
-MAX_BODY_CAP = 200 * 1024 * 1024
+#: Largest body cap a catalogue entry may ask for: that of the stack's MaxFeedBytes (``threatfeed.config``), as
+#: lists are streamed to S3 and parsed chunk by chunk; compressed bodies still expand to 200 MB at most (the
+#: engine's decompression cap).
+MAX_BODY_CAP = 8 * 1024 * 1024 * 1024
 MAX_TIMEOUT_SECONDS = 300
 
 #: Formats the engine parses (``threatfeed.engine.model.FORMATS``; a test keeps the two equal). Kept here so

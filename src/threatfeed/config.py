@@ -15,6 +15,7 @@ from threatfeed.errors import ConfigError
 DEFAULT_DAYS_REQUESTED = 7
 #: Names age more slowly than addresses (an address changes hands within days, a name rarely does).
 DEFAULT_DOMAIN_MAX_AGE_DAYS = 30
+DEFAULT_WARNINGLISTS: tuple[str, ...] = ("default",)  # the stack's Warninglists parameter's default
 #: GuardDuty's quota of entries per threat entity list (the engine's ``GUARDDUTY_MAX_ENTITIES``; not imported
 #: from there: every function reads this module, only the transform function ships the engine's NumPy).
 DEFAULT_MAX_ENTITIES_PER_LIST = 1_000
@@ -50,6 +51,12 @@ class GuardSettings:
     max_benign_jump_percent: int = 20
 
 
+#: Default of the stack's MaxFeedBytes: room for the biggest public lists (a few hundred MB), with a bound.
+DEFAULT_MAX_FEED_BYTES = 1024 * 1024 * 1024
+#: Largest MaxFeedBytes: a body must still be fetched (and parsed) within one Lambda invocation's 900 s.
+MAX_FEED_BYTES_LIMIT = 8 * 1024 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Settings:
     """Deployment settings shared by every stage."""
@@ -69,11 +76,16 @@ class Settings:
     isight_enabled: bool = False  # whether the stack was deployed with iSIGHT keys
     #: MISP warninglists that suppress benign infrastructure (threatfeed.engine.warninglists: "default", groups,
     #: list names, "-name", "none")
-    warninglists: tuple[str, ...] = ("default",)
+    warninglists: tuple[str, ...] = DEFAULT_WARNINGLISTS
     #: days a name stays listed once no feed lists it (addresses: days_requested)
     domain_max_age_days: int = DEFAULT_DOMAIN_MAX_AGE_DAYS
     #: the plan looks up the account's Elastic IPs and NAT gateways in every Region and allow-lists them
     discover_own_addresses: bool = False
+    #: largest list body the fetch streams to S3 (a safety limit: bodies are never held whole in memory)
+    max_feed_bytes: int = DEFAULT_MAX_FEED_BYTES
+    #: the tamper watch: the notification topic, and the publish function's role (its list changes are threatfeed's)
+    topic_arn: str = ""
+    publish_role_arn: str = ""
 
     @property
     def owner_tag_value(self) -> str:
@@ -123,6 +135,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         warninglists=tuple(v.strip() for v in env.get("THREATFEED_WARNINGLISTS", "default").split(",") if v.strip()),
         domain_max_age_days=_int_in_range(env, "THREATFEED_DOMAIN_MAX_AGE_DAYS", DEFAULT_DOMAIN_MAX_AGE_DAYS, 1, 365),
         discover_own_addresses=env.get("THREATFEED_DISCOVER_OWN_ADDRESSES", "").lower() == "true",
+        max_feed_bytes=_int_in_range(
+            env, "THREATFEED_MAX_FEED_BYTES", DEFAULT_MAX_FEED_BYTES, 1024 * 1024, MAX_FEED_BYTES_LIMIT
+        ),
+        topic_arn=env.get("THREATFEED_TOPIC_ARN", ""),
+        publish_role_arn=env.get("THREATFEED_PUBLISH_ROLE_ARN", ""),
     )
 
 

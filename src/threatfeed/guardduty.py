@@ -132,6 +132,7 @@ class ListState:
     error: str | None = None
     entries: int | None = None
     superseded_by: str | None = None  # the newer run that published this list (action "superseded")
+    drift: str | None = None  # what had changed it outside threatfeed (action "repaired"): deactivated, deleted...
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if v is not None}
@@ -161,11 +162,17 @@ class GuardDutyLists:
     def owns(self, info: dict[str, Any]) -> bool:
         return info.get("Tags", {}).get(OWNER_TAG_KEY) == self.stack_name
 
-    def publish(self, spec: dict[str, Any], *, force: bool, run_id: str) -> ListState:
+    def publish(
+        self, spec: dict[str, Any], *, force: bool, run_id: str, last_published: str | None = None
+    ) -> ListState:
         """Create the list, or point the existing one at ``spec``'s object and activate it again.
 
         GuardDuty reads the object only when a list is activated, so an update always passes
         ``Activate=True``; an unchanged, ACTIVE list is left alone unless ``force``.
+
+        ``last_published`` is the key threatfeed last gave this list in this Region (its Region pointer): a list
+        that is no longer there, was deactivated, or points elsewhere was changed outside threatfeed, and is put
+        back (action ``repaired``, with ``drift`` saying what had happened).
         """
         api = SET_APIS[spec["set_type"]]
         name = spec["name"]
@@ -173,6 +180,7 @@ class GuardDutyLists:
         found = self.find_by_name(api, name)
         what = f"{api.set_type} {name!r} in {self.region}"
         if found is None:
+            drift = "deleted" if last_published else None
             token = hashlib.sha256(f"{run_id}/{self.region}/{name}".encode()).hexdigest()[:64]
             try:
                 with aws_errors(f"GuardDuty in {self.region}"):
@@ -187,7 +195,8 @@ class GuardDutyLists:
                     )
             except Exception as error:
                 raise _rejected(error, what, creating=True, api=api) from error
-            return _state(spec, api, created[api.id_param], "ACTIVATING", location, "created")
+            state = _state(spec, api, created[api.id_param], "ACTIVATING", location, "created")
+            return _repaired(state, drift)
         set_id, info = found
         if not self.owns(info):
             raise ListRejected(
@@ -208,6 +217,7 @@ class GuardDutyLists:
             return waiting
         if info.get("Location") == location and status == "ACTIVE" and not force:
             return _state(spec, api, set_id, status, location, "unchanged")
+        drift = _drift(info, status, s3_location(spec["bucket"], last_published) if last_published else None)
         try:
             with aws_errors(f"GuardDuty in {self.region}"):
                 getattr(self._gd, api.update)(
@@ -215,7 +225,7 @@ class GuardDutyLists:
                 )
         except Exception as error:
             raise _rejected(error, what, creating=False, api=api) from error
-        return _state(spec, api, set_id, "ACTIVATING", location, "updated")
+        return _repaired(_state(spec, api, set_id, "ACTIVATING", location, "updated"), drift)
 
     def current(self, spec: dict[str, Any]) -> ListState:
         """The list as GuardDuty has it now (used when a newer run already published it)."""
@@ -263,6 +273,24 @@ def _state(spec: dict[str, Any], api: SetApi, set_id: str, status: str, location
         action=action,
         entries=spec.get("entries"),
     )
+
+
+def _drift(info: dict[str, Any], status: str, expected_location: str | None) -> str | None:
+    """What changed a list outside threatfeed, if anything: threatfeed only ever leaves its lists ACTIVE (or on
+    their way there) at the location it last gave them."""
+    if expected_location is None:
+        return None
+    if status == "INACTIVE":
+        return "deactivated"
+    if info.get("Location") != expected_location:
+        return f"repointed to {info.get('Location')}"
+    return None
+
+
+def _repaired(state: ListState, drift: str | None) -> ListState:
+    if drift:
+        state.action, state.drift = "repaired", drift
+    return state
 
 
 def _rejected(error: Exception, what: str, *, creating: bool, api: SetApi) -> Exception:

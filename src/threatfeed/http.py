@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -51,7 +51,10 @@ from threatfeed.netpolicy import AddressRefused, IPAddress
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"threatfeed/{__version__}"
-#: Default cap on a feed body (after Content-Encoding is undone). GuardDuty takes 35 MB per list.
+#: Default cap on a feed body held in memory (after Content-Encoding is undone): the API adapters, which assemble
+#: their bodies from pages. GuardDuty takes 35 MB per list. Lists streamed to S3 (``download(sink=...)``) are capped
+#: by the stack's MaxFeedBytes instead (``threatfeed.config.DEFAULT_MAX_FEED_BYTES``), a safety limit, not a
+#: memory one.
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 #: (connect, read) timeouts in seconds; "read" is the longest silence between two bytes.
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 60.0)
@@ -64,6 +67,14 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Headers still sent after a redirect to another origin (scheme, host, port); all others are dropped.
 SAFE_CROSS_ORIGIN_HEADERS = frozenset({"accept", "accept-version", "accept-language", "accept-encoding", "x-app-name"})
 _CHUNK = 64 * 1024
+
+
+class BodySink(Protocol):
+    """Where :func:`download` streams a 2xx body instead of returning it (``threatfeed.storage.S3Upload``)."""
+
+    def begin(self, status: int, headers: Mapping[str, str]) -> None: ...
+
+    def write(self, chunk: bytes) -> None: ...
 
 
 class _Retry(Retry):
@@ -314,6 +325,7 @@ def download(
     max_redirects: int = MAX_REDIRECTS,
     deadline: float = DEFAULT_DEADLINE,
     feed: str = "feed",
+    sink: BodySink | None = None,
 ) -> tuple[int, Mapping[str, str], bytes]:
     """GET ``url`` and return ``(status, headers, body)`` of the final answer, whatever its status.
 
@@ -323,6 +335,10 @@ def download(
     :class:`FeedUnavailable`; a URL the rules refuse raises :class:`ConfigError` (before any connection);
     a redirect the rules refuse, or one too many, raises :class:`FeedRejected`, and so does a host that
     resolves to a non-public address (:mod:`threatfeed.netpolicy`; also before any connection).
+
+    With a ``sink``, a 2xx body goes to ``sink`` as it arrives (``begin`` with the status and headers, then
+    ``write`` per chunk) and the returned body is empty: nothing but one chunk is held in memory, whatever the
+    body's size. Error bodies are still returned, truncated, for the message.
     """
     why = url_problem(url, allow_http_loopback=allow_http_loopback)
     if why:
@@ -356,7 +372,17 @@ def download(
                 continue
             ok = 200 <= status < 300
             cap = max_bytes if ok else min(max_bytes, ERROR_BODY_BYTES)
-            body = _read_capped(response, cap, truncate=not ok, feed=feed, started=started, deadline=deadline)
+            if ok and sink is not None:
+                sink.begin(status, response.headers)
+            body = _read_capped(
+                response,
+                cap,
+                truncate=not ok,
+                feed=feed,
+                started=started,
+                deadline=deadline,
+                sink=sink if ok else None,
+            )
             return status, response.headers, body
         finally:
             response.close()
@@ -414,7 +440,14 @@ def _get(
 
 
 def _read_capped(
-    response: requests.Response, cap: int, *, truncate: bool, feed: str, started: float, deadline: float
+    response: requests.Response,
+    cap: int,
+    *,
+    truncate: bool,
+    feed: str,
+    started: float,
+    deadline: float,
+    sink: BodySink | None = None,
 ) -> bytes:
     declared = response.headers.get("Content-Length", "")
     encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
@@ -436,7 +469,10 @@ def _read_capped(
                     f"feed {feed}: the body is over the {cap}-byte cap; raise options.max_bytes in the catalogue "
                     "if the feed really is that large"
                 )
-            chunks.append(chunk)
+            if sink is not None:
+                sink.write(chunk)
+            else:
+                chunks.append(chunk)
             if time.monotonic() - started > deadline:
                 raise FeedUnavailable(f"feed {feed}: the download took longer than {deadline:.0f} s; retrying later")
     except requests.exceptions.ContentDecodingError as error:

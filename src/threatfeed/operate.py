@@ -16,6 +16,7 @@ from typing import Any
 
 from threatfeed.config import OWNER_TAG_KEY
 from threatfeed.guardduty import find_detector, iter_sets, parse_s3_location
+from threatfeed.pipeline.items import outcome_counts
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -175,6 +176,11 @@ def run_row(described: dict[str, Any]) -> dict[str, Any]:
             name: {k: feed.get(k) for k in ("outcome", "accepted", "rejected")}
             for name, feed in (output.get("feeds") or {}).items()
         },
+        # A run of many feeds carries only its first failed ones in its output (pipeline.items.compact_summary):
+        # the counts cover every feed, and ``details`` names the summary object that lists them all.
+        "feed_counts": output.get("feed_counts") or outcome_counts(output.get("feeds") or {}),
+        "feeds_omitted": output.get("feeds_omitted", 0),
+        "details": output.get("details"),
         "regions": {region: r.get("outcome") for region, r in (output.get("regions") or {}).items()},
         "published": output.get("published"),
         "reason": output.get("reason"),
@@ -282,6 +288,7 @@ def feeds(clients: Clients, refs: StackRefs) -> list[dict[str, Any]]:
     from threatfeed.catalogue import parse_catalogue
 
     text = read_catalogue(clients, refs)
+    hits = feed_hits(clients, refs)
     last: dict[str, dict[str, Any]] = {}
     for row in history(clients, refs, limit=20):
         for name, feed in row["feeds"].items():
@@ -297,9 +304,22 @@ def feeds(clients: Clients, refs: StackRefs) -> list[dict[str, Any]]:
             "last_outcome": last.get(entry.name, {}).get("outcome"),
             "accepted": last.get(entry.name, {}).get("accepted"),
             "rejected": last.get(entry.name, {}).get("rejected"),
+            "hits": hits.get(entry.name, 0),
         }
         for entry in parse_catalogue(text)
     ]
+
+
+def feed_hits(clients: Clients, refs: StackRefs, days: int | None = None) -> dict[str, int]:
+    """GuardDuty findings per feed over the last ``days`` days (``threatfeed.sightings``; default 30)."""
+    import time
+
+    from threatfeed.sightings import HITS_PERIOD_DAYS, load_sightings, summarize
+
+    days = days or HITS_PERIOD_DAYS
+    now = time.time()
+    sightings = load_sightings(clients("s3"), refs.bucket, since_days=days, now=now)
+    return summarize(sightings, [], since_days=days, now=now).per_feed()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from threatfeed.aws import aws_errors
 
@@ -148,6 +148,19 @@ class Store:
         with aws_errors(f"S3 bucket {self.bucket}"):
             return self._s3.get_object(**kwargs)["Body"].read()
 
+    def open_stream(self, key: str, version_id: str | None = None) -> IO[bytes]:
+        """The object's body as a stream, read as it is consumed (a feed body of hundreds of megabytes is never
+        held whole). The caller closes it."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        with aws_errors(f"S3 bucket {self.bucket}"):
+            return self._s3.get_object(**kwargs)["Body"]
+
+    def upload(self, key: str, *, part_size: int = 8 * 1024 * 1024) -> S3Upload:
+        """A streamed write of one object at ``key`` (see :class:`S3Upload`)."""
+        return S3Upload(self, key, part_size=part_size)
+
     def get_text(self, key: str) -> str | None:
         """The UTF-8 text at ``key``, or None when there is none."""
         try:
@@ -192,6 +205,117 @@ class Store:
                 return False
             raise
         return True
+
+
+#: Smallest part S3 accepts in a multipart upload (all parts but the last).
+MIN_PART_SIZE = 5 * 1024 * 1024
+#: How much of a body :class:`S3Upload` keeps in memory to check it (``threatfeed.feeds.base.check_body`` reads at
+#: most this much: a JSON error object is looked for in bodies of up to 1 MiB only).
+HEAD_BYTES = 1024 * 1024 + 1
+
+
+class S3Upload:
+    """One S3 object written as its body arrives: hashed (SHA-256) and counted on the way, in memory at most one
+    part (and the body's first :data:`HEAD_BYTES`, for the format check).
+
+    Nothing is visible at ``key`` until :meth:`complete`: a body smaller than one part is written by a single
+    PutObject then; a larger one goes up as a multipart upload started when the first part is full, completed
+    by :meth:`complete` or abandoned by :meth:`abort` (a body that failed its check, a broken download), so a
+    rejected body never becomes an object. Hand-written rather than s3transfer's ``upload_fileobj``: that wants
+    the object's metadata before the first byte, and here the body's digest (kept in the object's metadata when
+    it fits one part) and its verdict are known only at the end. A multipart object's metadata carries no digest
+    (the fetch result and the manifest do); its parts are uploaded one after the other, as the body arrives.
+    Uploads a crashed function left behind are removed by the bucket's ``AbortIncompleteMultipartUpload`` rule.
+    """
+
+    def __init__(self, store: Store, key: str, *, part_size: int = 8 * 1024 * 1024) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's smallest part)")
+        self._store = store
+        self.key = key
+        self._part_size = part_size
+        self._buffer = bytearray()
+        self._hash = hashlib.sha256()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._content_type = "application/octet-stream"
+        self._metadata: dict[str, str] = {}
+        self.head = b""
+        self.size = 0
+        self.blank = True  # only whitespace so far
+        self.written = False  # whether anything called write (an adapter that streamed)
+
+    def describe(self, *, content_type: str = "", metadata: dict[str, str] | None = None) -> None:
+        """The object's content type and metadata; before the first part is uploaded (once the answer's headers
+        are known), they are those of the multipart upload too."""
+        self._content_type = content_type or "application/octet-stream"
+        self._metadata = dict(metadata or {})
+
+    def begin(self, status: int, headers: Any) -> None:
+        """The answer's status and headers, before its body (``threatfeed.http.download`` calls it)."""
+        content_type = str(headers.get("Content-Type", "")).strip()
+        self.describe(content_type=content_type, metadata={**self._metadata, "status": str(status)})
+
+    def write(self, chunk: bytes) -> None:
+        self.written = True
+        if not chunk:
+            return
+        self._hash.update(chunk)
+        self.size += len(chunk)
+        if self.blank and chunk.strip():
+            self.blank = False
+        if len(self.head) < HEAD_BYTES:
+            self.head += chunk[: HEAD_BYTES - len(self.head)]
+        self._buffer += chunk
+        while len(self._buffer) >= self._part_size:
+            self._send_part(bytes(self._buffer[: self._part_size]))
+            del self._buffer[: self._part_size]
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def _send_part(self, data: bytes) -> None:
+        s3, bucket = self._store.client, self._store.bucket
+        with aws_errors(f"S3 bucket {bucket}"):
+            if self._upload_id is None:
+                started = s3.create_multipart_upload(
+                    Bucket=bucket, Key=self.key, ContentType=self._content_type, Metadata=self._metadata
+                )
+                self._upload_id = started["UploadId"]
+            number = len(self._parts) + 1
+            sent = s3.upload_part(Bucket=bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=data)
+        self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+
+    def complete(self, *, metadata: dict[str, str] | None = None) -> S3Pointer:
+        """Make the object visible; ``metadata`` is added to a single-PutObject body's (a multipart upload's was
+        fixed when it started)."""
+        if self._upload_id is None:
+            return self._store.put_bytes(
+                self.key,
+                bytes(self._buffer),
+                content_type=self._content_type,
+                metadata={**self._metadata, **(metadata or {})},
+            )
+        if self._buffer:
+            self._send_part(bytes(self._buffer))
+            self._buffer.clear()
+        s3, bucket = self._store.client, self._store.bucket
+        with aws_errors(f"S3 bucket {bucket}"):
+            done = s3.complete_multipart_upload(
+                Bucket=bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+            )
+        self._upload_id = None
+        return S3Pointer(bucket, self.key, done.get("VersionId"))
+
+    def abort(self) -> None:
+        """Abandon the body: nothing appears at ``key`` (an upload already started is aborted)."""
+        self._buffer.clear()
+        if self._upload_id is None:
+            return
+        upload_id, self._upload_id = self._upload_id, None
+        with aws_errors(f"S3 bucket {self._store.bucket}"):
+            self._store.client.abort_multipart_upload(Bucket=self._store.bucket, Key=self.key, UploadId=upload_id)
 
 
 def region_pointer_key(region: str, name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC, datetime
 
 from engine_helpers import settings
 
@@ -66,3 +67,35 @@ def test_cli_reports_unreadable_files(tmp_path, capsys):
     bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
     assert main([str(bad), "--json"]) == 1
     assert "gzip" in capsys.readouterr().err
+
+
+def test_parse_with_state_reads_and_writes_the_engine_state_as_the_transform_does(tmp_path, capsys):
+    feed = tmp_path / "feed.txt"
+    state = tmp_path / "engine.json"
+    feed.write_bytes(b"1.2.3.4\n5.6.7.8\nevil-site.biz\n")
+    assert main([str(feed), "--state", str(state), "--json", "--warninglists", "none"]) == 0
+    assert json.loads(capsys.readouterr().out)["indicators"] == ["1.2.3.4", "5.6.7.8", "evil-site.biz"]
+    written = json.loads(state.read_text())
+    assert set(written["feeds"]) == {"feed.txt"}
+    # The transform's next run: build_lists with the state it stored, the body as the feed now serves it.
+    feed.write_bytes(b"1.2.3.4\n9.9.9.10\n")
+    expected = build_lists(
+        [FeedBody("feed.txt", feed.read_bytes())],
+        settings(replace_delivered=True, now=datetime.fromtimestamp(written["updated_at"], UTC)),
+        previous_state=json.loads(state.read_text()),
+    )
+    assert main([str(feed), "--state", str(state), "--json", "--warninglists", "none"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["indicators"] == ["1.2.3.4", "9.9.9.10"]  # 5.6.7.8 delisted: the body is the whole list
+    assert [lst["sha256"] for lst in second["lists"]] == [lst.sha256 for lst in expected.lists]
+    assert set(json.loads(state.read_text())["feeds"]["feed.txt"]) == set(expected.state["feeds"]["feed.txt"])
+
+
+def test_parse_with_a_state_file_that_is_not_one_says_so(tmp_path, capsys):
+    feed = tmp_path / "feed.txt"
+    feed.write_bytes(b"1.2.3.4\n")
+    state = tmp_path / "engine.json"
+    state.write_text("not json")
+    assert main([str(feed), "--state", str(state)]) == 2
+    assert "not an engine state" in capsys.readouterr().err
+    assert state.read_text() == "not json"

@@ -73,3 +73,44 @@ def test_an_unexpected_error_in_one_feed_only_fails_that_feed():
     result = build_lists([FeedBody("deep", deep, "misp"), FeedBody("ok", b"5.6.7.8\n")], settings())
     assert result.lists[0].body == b"5.6.7.8\n"
     assert result.feeds["deep"].carried_over and "RecursionError" in result.feeds["deep"].error
+
+
+class _Streamed:
+    """A body read as a stream in small reads (as the transform reads an S3 object)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def open(self) -> io.BufferedReader:
+        return io.BufferedReader(io.BytesIO(self.data), buffer_size=4096)
+
+
+def test_a_body_streamed_chunk_by_chunk_parses_exactly_as_the_whole_text(monkeypatch):
+    """The chunked reader (bytes cut at newlines, decoded and cleaned piece by piece) against the text parser on the
+    whole decoded body, with chunks small enough that the body takes dozens of them."""
+    from datetime import UTC, datetime
+
+    from threatfeed.engine import parse as P
+    from threatfeed.engine.classify import Collector
+    from threatfeed.engine.decode import to_text
+    from threatfeed.engine.formats import text as T
+    from threatfeed.engine.policy import Policy
+
+    monkeypatch.setattr(T, "CHUNK_CHARS", 64)
+    monkeypatch.setattr(P, "CHUNK_CHARS", 64)
+    lines = [f"{i % 200 + 11}.{i % 7}.{i % 251}.{i % 13 + 1}" for i in range(400)]
+    lines[17:20] = ["# comment", "10.0.0.1", "evil-site.biz ; inline"]
+    lines[300:302] = ["bad\x00line", "caf\xe9.example"]
+    plain = ("\n".join(lines) + "\n\n").encode("utf-8", "surrogateescape").replace(b"\xc3\xa9", b"\xe9")
+    for body in (plain, gzip.compress(plain[:3000]) + gzip.compress(plain[3000:])):
+        streamed = parse_body(_Streamed(body), feed="f", format="txt")
+        col = Collector("f", Policy(), 50)
+        text, bad = to_text(unpack(body))
+        T.parse_txt(P._clean(text, bad, col), col, {}, datetime.now(UTC))
+        whole_ipv4 = P.disjoint_by_confidence(col.ipv4_by_confidence())  # finishes the accounting too
+        assert (streamed.stats.lines, streamed.stats.accepted) == (col.lines, col.accepted) == (401, 394)
+        assert streamed.stats.reasons == dict(sorted(col.tally.reasons.items()))
+        assert {"nul_bytes", "invalid_utf8", "bogon"} <= set(streamed.stats.reasons)
+        assert streamed.stats.samples == col.tally.flat_samples()
+        assert streamed.ipv4 == whole_ipv4
+        assert streamed.domains == col.names()

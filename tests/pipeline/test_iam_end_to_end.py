@@ -53,8 +53,8 @@ def test_the_demo_runs_with_every_call_authorized_and_none_denied() -> None:
     [
         # the fetch function may no longer write raw bodies
         (
-            '              Action: s3:PutObject\n              Resource: !Sub "${DataBucket.Arn}/raw/*"',
-            '              Action: s3:PutObject\n              Resource: !Sub "${DataBucket.Arn}/elsewhere/*"',
+            '                - s3:AbortMultipartUpload\n              Resource: !Sub "${DataBucket.Arn}/raw/*"',
+            '                - s3:AbortMultipartUpload\n              Resource: !Sub "${DataBucket.Arn}/elsewhere/*"',
             "s3:PutObject",
             "FetchFunctionRole",
         ),

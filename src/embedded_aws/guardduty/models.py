@@ -548,6 +548,8 @@ class GuardDutyListsBackend(BaseBackend):
         self.lock = threading.RLock()
         self.sets: dict[str, ListSet] = {}  # by id, in creation order; DELETED sets stay for Get*
         self.client_tokens: dict[tuple[str, str, str], str] = {}
+        #: findings raised from the custom lists (embedded_aws.guardduty.findings), by (type, indicator)
+        self.findings: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- helpers --
 

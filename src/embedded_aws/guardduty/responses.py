@@ -55,6 +55,19 @@ class GuardDutyListsResponse(GuardDutyResponse):
         values = self.querystring.get(name) if "?" in self.uri else None
         return list(values or [])
 
+    def _trail(self, event_name: str, parameters: dict[str, Any], response: dict[str, Any] | None = None) -> None:
+        """The call's CloudTrail management event, delivered to EventBridge (``embedded_aws.cloudtrail``)."""
+        from embedded_aws import cloudtrail
+
+        cloudtrail.record(
+            account=self.current_account,
+            region=self.region,
+            event_name=event_name,
+            headers=dict(self.headers),
+            request_parameters=parameters,
+            response_elements=response,
+        )
+
     # -- the four kinds share one implementation --
 
     def _create(self) -> _Answer:
@@ -71,6 +84,7 @@ class GuardDutyListsResponse(GuardDutyResponse):
             tags=body.get("tags"),
             expected_bucket_owner=body.get("expectedBucketOwner"),
         )
+        self._trail(f"Create{kind.name}", {"detectorId": detector_id, **body}, {kind.id_member: set_id})
         return json.dumps({kind.id_member: set_id}), dict(_JSON)
 
     def _read(self) -> _Answer:
@@ -105,12 +119,14 @@ class GuardDutyListsResponse(GuardDutyResponse):
             activate=body.get("activate"),
             expected_bucket_owner=body.get("expectedBucketOwner"),
         )
+        self._trail(f"Update{kind.name}", {"detectorId": detector_id, kind.id_member: set_id, **body})
         return "{}", dict(_JSON)
 
     def _delete(self) -> _Answer:
         kind, detector_id, set_id = self._set_path()
         assert set_id is not None
         self.lists_backend.delete_set(kind, detector_id, set_id)
+        self._trail(f"Delete{kind.name}", {"detectorId": detector_id, kind.id_member: set_id})
         return "{}", dict(_JSON)
 
     create_threat_intel_set = _create

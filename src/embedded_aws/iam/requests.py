@@ -382,6 +382,29 @@ def _s3_put_object(call: Call) -> list[Permission]:
     return permissions
 
 
+@rule("s3", "CreateMultipartUpload")
+def _s3_create_multipart_upload(call: Call) -> list[Permission]:
+    """A multipart upload is authorized as the PutObject it ends in: s3:PutObject (and s3:PutObjectTagging with
+    Tagging) on the object, with the same context keys (Service Authorization Reference, Amazon S3)."""
+    return _s3_put_object(call)
+
+
+@rule("s3", "UploadPart", "CompleteMultipartUpload")
+def _s3_upload_part(call: Call) -> list[Permission]:
+    """Each part, and completing the upload: s3:PutObject on the object (no s3:UploadPart action exists)."""
+    bucket, key = call.params["Bucket"], call.params["Key"]
+    arn, policy = _s3_object_arn(call, bucket, key), _bucket_policy(call, bucket)
+    return [Permission("s3:PutObject", arn, _s3_context(call), policy)]
+
+
+@rule("s3", "AbortMultipartUpload")
+def _s3_abort_multipart_upload(call: Call) -> list[Permission]:
+    """Abandoning an upload has its own action, which s3:PutObject does not grant."""
+    bucket, key = call.params["Bucket"], call.params["Key"]
+    arn, policy = _s3_object_arn(call, bucket, key), _bucket_policy(call, bucket)
+    return [Permission("s3:AbortMultipartUpload", arn, _s3_context(call), policy)]
+
+
 @rule("s3", "DeleteObject")
 def _s3_delete_object(call: Call) -> list[Permission]:
     bucket, key, version = call.params["Bucket"], call.params["Key"], call.params.get("VersionId")

@@ -319,7 +319,7 @@ def _show(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         return 0
     from threatfeed.cli.ops import table
 
-    columns = ["name", "type", "format", "enabled", "last_outcome", "accepted", "rejected", "last_run"]
+    columns = ["name", "type", "format", "enabled", "last_outcome", "accepted", "rejected", "hits", "last_run"]
     table(rows, columns, out)
     return 0
 

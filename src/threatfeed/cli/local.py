@@ -39,6 +39,18 @@ def add_commands(commands: Any) -> None:
     )
     serve.add_argument("--port", type=int, default=4566, help="loopback port (default 4566; 0 picks a free one)")
     serve.set_defaults(func=serve_command)
+    finding = verbs.add_parser(
+        "finding",
+        help="have the embedded GuardDuty of `threatfeed local serve` see activity with an address or domain",
+        description="GuardDuty raises a finding when an ACTIVE threat list holds INDICATOR (none when no list, or a "
+        "trusted list, holds it) and EventBridge delivers it to the stack's sightings function; then "
+        "`threatfeed hits --endpoint-url ...` shows it.",
+    )
+    finding.add_argument("indicator", metavar="INDICATOR", help="an IPv4 address or a domain name")
+    finding.add_argument("--endpoint-url", default="http://127.0.0.1:4566", help="`threatfeed local serve`'s endpoint")
+    finding.add_argument("--region", default="us-east-1", help="the Region whose GuardDuty sees it (default us-east-1)")
+    finding.add_argument("--json", action="store_true", help="machine-readable output")
+    finding.set_defaults(func=finding_command)
 
 
 def describe_event(event: dict[str, Any]) -> str | None:
@@ -178,6 +190,44 @@ def write_report(aws: Any, path: str, out: TextIO) -> None:
     print(f"\nReport: {Path(path).resolve()}", file=out)
 
 
+def demo_indicators(aws: Any, summary: dict[str, Any], count: int = 2) -> list[str]:
+    """The first entries of the lists the run left ACTIVE in the stack's Region: one per list, in list order."""
+    from threatfeed.guardduty import parse_s3_location
+
+    picked: list[str] = []
+    s3 = aws.client("s3")
+    for item in (summary.get("regions") or {}).get(aws.stack_region, {}).get("lists", []):
+        where = parse_s3_location(item.get("location") or "")
+        if item.get("status") != "ACTIVE" or where is None or item.get("kind") == "trusted":
+            continue
+        body = s3.get_object(Bucket=where[0], Key=where[1])["Body"].read().decode("utf-8", "replace")
+        entry = next((line.strip() for line in body.splitlines() if line.strip() and not line.startswith("#")), None)
+        if entry and "/" not in entry and not entry.startswith("*."):
+            picked.append(entry)
+    return picked[:count]
+
+
+def simulate_findings(aws: Any, summary: dict[str, Any], out: TextIO) -> None:
+    """The demo's ending: GuardDuty sees two listed indicators, the sightings function records the findings, and
+    ``threatfeed hits`` shows which feeds earned them."""
+    from threatfeed import operate
+    from threatfeed.cli.hits import collect, print_hits
+
+    indicators = demo_indicators(aws, summary)
+    if not indicators:
+        print("\nNo ACTIVE list in the stack's Region: no finding to simulate.", file=out)
+        return
+    print(f"\nSimulating GuardDuty findings for {', '.join(indicators)}…", file=out)
+    for indicator in indicators:
+        found = aws.finding(indicator)
+        outcomes = [(d.get("result") or {}).get("outcome") or d.get("error") for d in found.deliveries]
+        print(f"  {indicator}: {found.reason}; sightings: {', '.join(map(str, outcomes)) or 'none'}", file=out)
+    clients = operate.Clients(region=aws.stack_region)
+    refs = operate.find_stack(clients, aws.stack_name)
+    print("", file=out)
+    print_hits(collect(clients, refs, since=30, feed=None), out)
+
+
 def run_command(args: argparse.Namespace) -> int:
     if args.scenario:
         return scenario_command(args)
@@ -200,6 +250,8 @@ def run_command(args: argparse.Namespace) -> int:
 
         result = aws.run(execution, on_event=show)
         print_summary(result, out)
+        if result.status == "SUCCEEDED":
+            simulate_findings(aws, result.output or {}, out)
         if args.report:
             write_report(aws, args.report, out)
     return 0 if result.status == "SUCCEEDED" else 1
@@ -265,3 +317,85 @@ def scenario_command(args: argparse.Namespace) -> int:
         print(f"threatfeed: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def post_finding(endpoint_url: str, region: str, indicator: str) -> dict[str, Any]:
+    """Ask a running ``threatfeed local serve`` for a finding (a POST signed for GuardDuty, which moto's server
+    routes to the embedded GuardDuty; see ``embedded_aws.guardduty.findings.FINDINGS_PATH``)."""
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from threatfeed.cli.failures import CliError
+    from threatfeed.netpolicy import is_loopback_host
+
+    if not is_loopback_host(urlsplit(endpoint_url).hostname or ""):
+        raise CliError(
+            f"--endpoint-url {endpoint_url} is not on this computer: `local finding` talks to the embedded AWS of "
+            "`threatfeed local serve` only (in AWS, GuardDuty raises findings from real traffic)"
+        )
+    url = endpoint_url.rstrip("/") + "/embedded-aws/findings"
+    request = AWSRequest(
+        method="POST", url=url, data=json.dumps({"indicator": indicator}), headers={"Content-Type": "application/json"}
+    )
+    SigV4Auth(Credentials("testing", "testing"), "guardduty", region).add_auth(request)
+    prepared = urllib.request.Request(url, data=request.body, headers=dict(request.headers), method="POST")
+    try:
+        with urllib.request.urlopen(prepared, timeout=120) as answer:
+            return dict(json.loads(answer.read()))
+    except urllib.error.HTTPError as error:
+        body = error.read().decode("utf-8", "replace")
+        try:
+            message = json.loads(body).get("message", body)
+        except ValueError:
+            message = body[:300]
+        raise CliError(f"the embedded GuardDuty at {endpoint_url} refused the finding: {message}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise CliError(
+            f"nothing answers at {endpoint_url} ({reason}): start `threatfeed local serve` first, and pass its "
+            "endpoint with --endpoint-url"
+        ) from None
+
+
+def finding_command(args: argparse.Namespace) -> int:
+    """0 when a finding was raised and recorded as a sighting; 1 when GuardDuty raised nothing or it was not
+    recorded (each said on stderr)."""
+    result = post_finding(args.endpoint_url, args.region, args.indicator)
+    out = sys.stdout
+    if args.json:
+        print(json.dumps(result), file=out)
+    if not result.get("raised"):
+        print(f"threatfeed: no finding for {args.indicator} in {args.region}: {result.get('reason')}", file=sys.stderr)
+        return 1
+    if not args.json:
+        print(
+            f"GuardDuty ({args.region}) raised {result.get('type')} for {args.indicator} from "
+            f"{', '.join(result.get('lists') or [])}: finding {result.get('finding_id')} (count {result.get('count')})",
+            file=out,
+        )
+    recorded = False
+    for delivery in result.get("deliveries") or []:
+        outcome = (delivery.get("result") or {}).get("outcome") if delivery.get("outcome") == "ok" else None
+        if not args.json:
+            what = f"sighting {outcome}" if outcome else f"{delivery.get('outcome')}: {delivery.get('error')}"
+            feeds = (delivery.get("result") or {}).get("feeds")
+            print(
+                f"  → rule {delivery.get('rule')} → {delivery.get('function')}: {what}"
+                + (f" (feeds: {', '.join(feeds) or 'none'})" if outcome else ""),
+                file=out,
+            )
+        recorded = recorded or outcome in ("recorded", "updated", "duplicate")
+    if not result.get("deliveries"):
+        print(
+            f"threatfeed: no EventBridge rule in {args.region} took the finding: the stack's rule sees its own Region "
+            "only (forward GuardDuty findings from other Regions to it, see docs/ARCHITECTURE.md)",
+            file=sys.stderr,
+        )
+    elif not recorded:
+        print("threatfeed: the finding was not recorded as a sighting (see above)", file=sys.stderr)
+    return 0 if recorded else 1

@@ -68,6 +68,10 @@ def add_commands(commands: Any) -> None:
 
     feeds.add_parser(commands, common, feeds_command)
 
+    from threatfeed.cli import hits
+
+    hits.add_parser(commands, common, hits_command)
+
     rep = commands.add_parser(
         "report",
         parents=[common],
@@ -202,8 +206,17 @@ def _print_run(row: dict[str, Any], out: TextIO) -> None:
     print(f"\n{row['name']}: {row['status']} in {row['duration_s']} s", file=out)
     if row.get("error"):
         print(f"  error: {row['error']}", file=out)
+    counts = row.get("feed_counts") or {}
+    if counts:
+        print(
+            f"  {counts.get('total', 0)} feeds: {counts.get('ok', 0)} ok, {counts.get('empty', 0)} empty, "
+            f"{counts.get('failed', 0)} failed",
+            file=out,
+        )
     for name, feed in row["feeds"].items():
         print(f"  feed {name}: {_cell(feed)}", file=out)
+    if row.get("feeds_omitted"):
+        print(f"  {row['feeds_omitted']} more feeds (only failed ones shown) in {row.get('details')}", file=out)
     for region, outcome in row["regions"].items():
         print(f"  region {region}: {outcome}", file=out)
     if row.get("reason"):
@@ -254,6 +267,13 @@ def feeds_command(args: argparse.Namespace, out: TextIO) -> int:
     from threatfeed.cli import feeds
 
     return feeds.feeds_command(args, out, _connect)
+
+
+@_guarded
+def hits_command(args: argparse.Namespace, out: TextIO) -> int:
+    from threatfeed.cli import hits
+
+    return hits.hits_command(args, out, _connect)
 
 
 @_guarded

@@ -9,12 +9,13 @@ computer, without the stack: nothing is stored and GuardDuty is not touched. A f
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from threatfeed.catalogue import FeedEntry
+from threatfeed.config import DEFAULT_WARNINGLISTS
 
 SecretLookup = Callable[[str], Mapping[str, Any]]
 
@@ -47,8 +48,17 @@ def local_secret(secrets: Mapping[str, Mapping[str, Any]], secret_id: str) -> Ma
     return None
 
 
-def try_feed(entry: FeedEntry, *, secret_lookup: SecretLookup | None, allow_http_loopback: bool) -> dict[str, Any]:
-    """Fetch and parse ``entry`` once; the accounting the run would record for it (never raises for the feed)."""
+def try_feed(
+    entry: FeedEntry,
+    *,
+    secret_lookup: SecretLookup | None,
+    allow_http_loopback: bool,
+    warninglists: Sequence[str] = DEFAULT_WARNINGLISTS,
+) -> dict[str, Any]:
+    """Fetch and parse ``entry`` once; the accounting the run would record for it (never raises for the feed).
+
+    ``warninglists`` are the stack's (its ``Warninglists`` parameter; the default set unless told): a feed tried
+    without them would look as if its resolvers and CDN ranges were going to be listed."""
     from threatfeed.config import DEFAULT_DAYS_REQUESTED, Settings
     from threatfeed.engine import EngineSettings, FeedBody, build_lists
     from threatfeed.errors import ThreatfeedError
@@ -79,7 +89,7 @@ def try_feed(entry: FeedEntry, *, secret_lookup: SecretLookup | None, allow_http
     try:
         engine = build_lists(
             [FeedBody(feed=entry.name, body=fetched.body, format=entry.format, options=options, fetched_at=now)],
-            EngineSettings(now=now, days_requested=days, replace_delivered=True),
+            EngineSettings(now=now, days_requested=days, replace_delivered=True, warninglists=tuple(warninglists)),
         )
     except ThreatfeedError as error:
         return {**result, "outcome": "failed", "error": type(error).__name__, "cause": str(error)}

@@ -126,6 +126,18 @@ def packed_ints(packed: list[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join(packed), dtype=">u4").astype(np.uint32)
 
 
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """``values`` sorted, each once: ``np.unique`` by a sort and a comparison of neighbours (NumPy 2.3+'s
+    ``np.unique`` hashes first, several times slower on a million addresses)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 def _inside(values: np.ndarray, spans: Spans) -> np.ndarray:
     """Which of ``values`` fall inside ``spans`` (a bisection per value into the few intervals)."""
     if not spans:
@@ -159,8 +171,12 @@ class Collector:
         self.kinds = kinds
         self.all_kinds = kinds >= KINDS
         self.tally = R.Tally(feed)
-        # bulk addresses (uint32) with their line positions in a chunk whose first line is the int
-        self.quad_batches: list[tuple[np.ndarray, np.ndarray, int]] = []
+        # bulk addresses kept, per chunk: sorted and deduplicated (uint32); a body repeating addresses costs memory
+        # for its distinct ones only
+        self.quad_batches: list[np.ndarray] = []
+        # bulk addresses taken out (bogons, allow-list, warninglists: few) with their line positions in a chunk
+        # whose first line is the int, for the counts and the samples
+        self.gone_batches: list[tuple[np.ndarray, np.ndarray, int]] = []
         self.keys: dict[int, list[int]] = {}  # confidence -> interval keys
         self.domains: dict[str, int] = {}  # name -> best confidence
         self.default_names: set[str] = set()  # names at the default confidence (bulk path)
@@ -203,74 +219,83 @@ class Collector:
         else:
             values, at = found.quad_values, found.quad_at
         if len(values):
-            self.quad_batches.append((values, at, first))
             self.accepted += len(values)
             self.ipv4 += len(values)
+            blocked = self._blocked(values)
+            if blocked.any():
+                self.gone_batches.append((values[blocked], at[blocked], first))
+                values = values[~blocked]
+            self.quad_batches.append(sorted_distinct(values))
         if len(found.cidr_at):
             texts = list(map(lines.__getitem__, found.cidr_at.tolist()))
             numbers = (found.cidr_at + first).tolist()
             self.add_cidr_values(found.cidr_values, found.cidr_prefixes, found.cidr_over, numbers, texts)
 
-    def _finish_quads(self) -> np.ndarray:
-        """Sort the bulk addresses, cut out and count those inside bogons, the allow-list or a warninglist (the
-        first lines of each reason are its samples)."""
-        ordered = np.sort(np.concatenate([batch[0] for batch in self.quad_batches]))
-        blocked = _inside(ordered, self.policy.blocked)  # sorted: the bisections run cache-friendly
+    def _blocked(self, values: np.ndarray) -> np.ndarray:
+        """Which bulk addresses bogons, the allow-list or a warninglist take out."""
+        blocked = _inside(values, self.policy.blocked)
         warn = self.policy.warn
         if warn is not None and warn.spans:
-            blocked |= _inside(ordered, warn.spans)
-        total = int(blocked.sum())
-        if total:
-            gone = ordered[blocked]
-            reasons = self._blocked_reasons(gone)
-            found: dict[str, int] = {}
-            for reason in reasons:
-                found[reason] = found.get(reason, 0) + 1
+            blocked |= _inside(values, warn.spans)
+        return blocked
+
+    def _finish_quads(self) -> np.ndarray:
+        """The bulk addresses kept, sorted and distinct; those taken out (found chunk by chunk) are counted by
+        reason, and the first lines of each reason are its samples."""
+        if self.gone_batches:
+            gone = np.sort(np.concatenate([batch[0] for batch in self.gone_batches]))
+            codes, names = self._blocked_reasons(gone)
+            counts = np.bincount(codes, minlength=len(names))
+            total = len(gone)
             self.accepted -= total
             self.ipv4 -= total
-            for reason, n in found.items():
-                self.tally.add_count(reason, n)
-            self._sample_gone(gone, reasons, {r: min(n, R.SAMPLES_PER_REASON) for r, n in found.items()})
-            ordered = ordered[~blocked]
-        return ordered
+            wanted = {}
+            for c in np.flatnonzero(counts).tolist():
+                self.tally.add_count(names[c], int(counts[c]))
+                wanted[names[c]] = min(int(counts[c]), R.SAMPLES_PER_REASON)
+            self._sample_gone(gone, codes, names, wanted)
+            self.gone_batches = []
+        batches = self.quad_batches
+        return batches[0] if len(batches) == 1 else sorted_distinct(np.concatenate(batches))
 
-    def _sample_gone(self, gone: np.ndarray, reasons: list[str], wanted: dict[str, int]) -> None:
-        """The first lines (in line order) of the bulk addresses taken out, ``gone`` (sorted, with ``reasons``),
-        as samples: the batches are scanned in order until every reason has its samples."""
-        names = list(wanted)
-        code = {reason: c for c, reason in enumerate(names)}
-        codes = np.fromiter(map(code.__getitem__, reasons), dtype=np.int16, count=len(reasons))
-        for values, at, first in self.quad_batches:
+    def _sample_gone(self, gone: np.ndarray, codes: np.ndarray, names: list[str], wanted: dict[str, int]) -> None:
+        """The first lines (in line order) of the bulk addresses taken out, ``gone`` (sorted, with the reason
+        ``names[codes[i]]`` of each), as samples: the batches are scanned in order until every reason has its
+        samples."""
+        for values, at, first in self.gone_batches:
             slot = np.minimum(np.searchsorted(gone, values), len(gone) - 1)
             hit = np.flatnonzero(gone[slot] == values)
             if not len(hit):
                 continue
             hit_codes = codes[slot[hit]]
-            for c, reason in enumerate(names):
+            for reason in list(wanted):
+                c = names.index(reason)
                 if wanted[reason] > 0:
                     for i in hit[hit_codes == c][: wanted[reason]].tolist():
                         wanted[reason] -= 1
                         self.tally.add_sample(reason, int(at[i]) + first, to_text(int(values[i])))
-            done = [c for c, reason in enumerate(names) if not wanted[reason]]
-            if len(done) == len(names):
+            done = [names.index(reason) for reason in wanted if not wanted[reason]]
+            if len(done) == len(wanted):
                 return
             if done:  # look only for the values of the reasons still short of samples: a smaller, cached array
                 keep = ~np.isin(codes, done)
                 gone, codes = gone[keep], codes[keep]
+                if not len(gone):
+                    return
 
-    def _blocked_reasons(self, values: np.ndarray) -> list[str]:
-        """Why each of ``values`` (addresses inside bogons, the allow-list or a warninglist) is taken out: a bogon,
-        allow-listed, or the warninglist holding it."""
+    def _blocked_reasons(self, values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Why each of ``values`` (addresses inside bogons, the allow-list or a warninglist) is taken out, as codes
+        into the returned names: a bogon, allow-listed, or the warninglist holding it (no loop per address)."""
         p = self.policy
-        bogon = _inside(values, p.bogons)
-        out = np.full(len(values), R.ALLOW_LISTED, dtype=object)
-        out[bogon] = R.BOGON
+        names = [R.ALLOW_LISTED, R.BOGON]
+        codes = _inside(values, p.bogons).astype(np.intp)
         if p.warn is not None:
-            listed = ~bogon & ~_inside(values, p.allow)
+            listed = (codes == 0) & ~_inside(values, p.allow)
             if listed.any():
-                labels = p.warn.labels(values[listed])
-                out[listed] = [R.ALLOW_LISTED if lab is None else R.WARNINGLIST_PREFIX + lab for lab in labels]
-        return out.tolist()
+                labels, slots = p.warn.label_codes(values[listed])
+                names.extend(R.WARNINGLIST_PREFIX + label for label in labels)
+                codes[listed] = np.where(slots < 0, 0, slots + 2)
+        return codes, names
 
     def add_quad(self, line: int, dotted: str, text: str) -> None:
         """One value that is exactly a dotted quad without leading zeros."""

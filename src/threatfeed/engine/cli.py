@@ -7,6 +7,13 @@ feed's settings can be tried on a downloaded body before they are deployed::
 
     threatfeed parse ipblocklist.json --format json --option select=ip_address
     threatfeed parse recent.json --option "records=*[] | [?ioc_type=='domain']" --option select=ioc_value
+
+``--state PATH`` carries the engine state between invocations as the transform carries it between runs (read
+from PATH when it exists, the new state written there): the second parse of a feed with a state is the steady
+state every scheduled run after the first pays, aging and provenance included::
+
+    threatfeed parse feed.txt --state /tmp/engine.json     # first run: no state yet
+    threatfeed parse feed.txt --state /tmp/engine.json     # steady state
 """
 
 from __future__ import annotations
@@ -14,12 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from threatfeed.catalogue import ENGINE_OPTIONS, engine_option_problems, parse_option
 from threatfeed.engine.build import build_lists
+from threatfeed.engine.decode import BodySource
 from threatfeed.engine.model import FORMATS, EngineResult, EngineSettings, FeedBody
 from threatfeed.errors import ThreatfeedError
 
@@ -38,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         + '; the value is read as JSON when it is JSON (true, 3, ["ipv4"]), else as text',
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--state",
+        metavar="PATH",
+        help="engine state file: read it when it exists, write the new state there (as the transform does between "
+        "runs), so that a second parse shows the steady state",
+    )
     p.add_argument(
         "--warninglists",
         default="default",
@@ -60,13 +76,34 @@ def options_from(pairs: list[str], fmt: str) -> dict[str, Any]:
     return options
 
 
+@dataclass(frozen=True)
+class FileBody:
+    """A feed body in a file, streamed into the engine (never read whole: a file of gigabytes parses in chunks)."""
+
+    path: Path
+
+    def open(self) -> IO[bytes]:
+        return self.path.open("rb")
+
+
 def run(
-    body: bytes, name: str, fmt: str, options: dict[str, Any] | None = None, warninglists: str = "default"
+    body: bytes | BodySource,
+    name: str,
+    fmt: str,
+    options: dict[str, Any] | None = None,
+    warninglists: str = "default",
+    previous_state: Mapping[str, Any] | None = None,
 ) -> tuple[EngineResult, dict[str, Any]]:
-    """The result and the CLI's JSON summary for one body (with the default warninglists, as the transform)."""
+    """The result and the CLI's JSON summary for one body (with the default warninglists, as the transform);
+    ``previous_state``: the state an earlier run left (``--state``)."""
     feed = FeedBody(feed=name, body=body, format=fmt, options=options or {})
     chosen = tuple(t.strip() for t in warninglists.split(",") if t.strip())
-    result = build_lists([feed], EngineSettings(now=datetime.now(UTC), warninglists=chosen))
+    result = build_lists(
+        # replace_delivered, as the transform: a body is its feed's whole current list (what it drops is delisted)
+        [feed],
+        EngineSettings(now=datetime.now(UTC), warninglists=chosen, replace_delivered=True),
+        previous_state=previous_state,
+    )
     stats = result.feeds[name]
     indicators: list[str] = []
     for lst in result.lists:
@@ -104,17 +141,28 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"threatfeed parse: {exc}", file=sys.stderr)
         return 2
+    body: bytes | BodySource
     try:
-        body = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+        if args.file == "-":
+            body = sys.stdin.buffer.read()
+        else:
+            body = FileBody(Path(args.file))
+            body.open().close()  # unreadable: said now, not as a parse error
+        previous = read_state(args.state)
     except OSError as exc:
-        print(f"threatfeed parse: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        print(f"threatfeed parse: cannot read {exc.filename or args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"threatfeed parse: {exc}", file=sys.stderr)
         return 2
     name = "stdin" if args.file == "-" else Path(args.file).name
     try:
-        _, summary = run(body, name, args.format, options, args.warninglists)
+        result, summary = run(body, name, args.format, options, args.warninglists, previous)
     except ThreatfeedError as exc:
         print(f"threatfeed parse: {exc}", file=sys.stderr)
         return 2
+    if args.state:
+        write_state(args.state, result.state)
     if summary["error"]:
         print(f"threatfeed parse: {summary['error']}", file=sys.stderr)
     if args.json:
@@ -138,6 +186,27 @@ def main(argv: list[str]) -> int:
         shown = ", ".join(f"{slug} {n}" for slug, n in suppressed.items())
         out.write(f"  suppressed as benign infrastructure (MISP warninglists): {shown}\n")
     return 0 if not summary["error"] else 1
+
+
+def read_state(path: str | None) -> dict[str, Any] | None:
+    """The engine state at ``path`` (None when there is no path or no file yet); ``ValueError`` if it is not one."""
+    if not path or not Path(path).exists():
+        return None
+    try:
+        state = json.loads(Path(path).read_bytes())
+    except ValueError as exc:
+        raise ValueError(f"--state {path} is not an engine state (invalid JSON: {exc})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"--state {path} is not an engine state (not a JSON object)")
+    return state
+
+
+def write_state(path: str, state: Mapping[str, Any]) -> None:
+    """Write ``state`` as the transform stores it (``Store.put_json``), replacing the file only once written."""
+    target = Path(path)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(json.dumps(state, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    partial.replace(target)
 
 
 def _available() -> int:

@@ -9,8 +9,11 @@ lines are counted (and cleaned) by the parsers.
 from __future__ import annotations
 
 import io
+import itertools
 import zipfile
 import zlib
+from collections.abc import Iterable, Iterator
+from typing import IO, Protocol
 
 from threatfeed.errors import FeedRejected
 
@@ -31,6 +34,97 @@ class BodyUnreadable(FeedRejected):
 class BodyNotUnderstood(BodyUnreadable):
     """A body with content of which the engine understood nothing: no value accepted, none rejected (the wrong
     format, or options that select nothing). The message names the feed, the format read and what to set."""
+
+
+class BodySource(Protocol):
+    """A body too large to hold whole, read from where it is kept (an S3 object: the transform's
+    ``pipeline.transform.S3Body``). Each :meth:`open` gives a fresh stream of the same bytes, so a run that
+    builds its lists twice (the poisoned-feed guard) reads it twice."""
+
+    def open(self) -> IO[bytes]: ...
+
+
+_GZIP = b"\x1f\x8b"
+_ZIP = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def raw_blocks(body: bytes | BodySource, size: int = _CHUNK) -> Iterator[bytes]:
+    """``body`` as blocks of about ``size`` bytes: a bytes body sliced (one block held at a time besides it), a
+    :class:`BodySource` read as a stream."""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        view = memoryview(body)
+        for start in range(0, len(view), size):
+            yield bytes(view[start : start + size])
+        return
+    with body.open() as stream:
+        while block := stream.read(size):
+            yield block
+
+
+def peek(blocks: Iterator[bytes], n: int) -> tuple[bytes, Iterator[bytes]]:
+    """The first ``n`` bytes (fewer if the body is shorter) and an iterator of all the blocks, those included."""
+    taken: list[bytes] = []
+    have = 0
+    for block in blocks:
+        taken.append(block)
+        have += len(block)
+        if have >= n:
+            break
+    head = b"".join(taken)
+    return head[:n], itertools.chain([head] if head else [], blocks)
+
+
+def unpacked_blocks(
+    body: bytes | BodySource, feed: str = "file", limit: int = MAX_DECOMPRESSED
+) -> tuple[Iterator[bytes], bool]:
+    """The decompressed body as blocks, and whether it was compressed: what :func:`unpack` gives, without ever
+    holding a plain or gzip body whole (a zip, or a compressed body inside another, is unpacked in memory, under the
+    same cap). A plain body is not capped here: it was capped when it was fetched."""
+    magic, blocks = peek(raw_blocks(body), 4)
+    if magic[:2] == _GZIP:
+        inner = _gunzip_stream(blocks, feed, limit)
+        nested, inner = peek(inner, 4)
+        if nested[:2] == _GZIP or nested[:4] == b"PK\x03\x04":
+            return raw_blocks(unpack(b"".join(inner), feed, limit, 1)), True
+        return inner, True
+    if magic[:4] in _ZIP:
+        return raw_blocks(unpack(b"".join(blocks), feed, limit)), True
+    return blocks, False
+
+
+def _gunzip_stream(blocks: Iterable[bytes], feed: str, limit: int) -> Iterator[bytes]:
+    """:func:`_gunzip`, block by block: multi-member, trailing padding ignored, the cap checked as it expands."""
+    inflater = zlib.decompressobj(wbits=31)
+    total = 0
+    pending = b""
+    try:
+        for block in blocks:
+            data = pending + block if pending else block
+            pending = b""
+            while data:
+                if inflater.eof:  # another member, or padding after the last one
+                    if len(data) < 2:
+                        pending = data
+                        break
+                    if data[:2] != _GZIP:
+                        return
+                    inflater = zlib.decompressobj(wbits=31)
+                out = inflater.decompress(data, _CHUNK)
+                total += len(out)
+                if total > limit:
+                    raise BodyTooLarge(f"feed {feed}: gzip body expands beyond the {limit}-byte cap; rejected")
+                if out:
+                    yield out
+                data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+        while not inflater.eof and (out := inflater.flush(_CHUNK)):
+            total += len(out)
+            if total > limit:
+                raise BodyTooLarge(f"feed {feed}: gzip body expands beyond the {limit}-byte cap; rejected")
+            yield out
+        if not inflater.eof:
+            raise BodyUnreadable(f"feed {feed}: gzip body is truncated")
+    except zlib.error as exc:
+        raise BodyUnreadable(f"feed {feed}: gzip body is corrupt ({exc})") from None
 
 
 def unpack(body: bytes, feed: str = "file", limit: int = MAX_DECOMPRESSED, _depth: int = 0) -> bytes:

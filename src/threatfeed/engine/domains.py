@@ -10,7 +10,8 @@ Suffix List (``payload.js``, ``invoice.pdf`` and ``xmlhttp.onreadystatechange`` 
 names and code, and a list slot spent on them is a slot lost), and it must not *be* an ICANN public suffix
 (``co.uk``; ``*.co.uk`` would cover every name under it). The list is the one bundled in the pinned
 ``publicsuffixlist`` package (no download at run time); :func:`suffix_list_version` names it for the
-manifest. It is read once, when the module is imported (about 30 ms: a cold start's cost, as imports are).
+manifest. It is read once, on the first name judged (:func:`suffix_list`, about 30 ms once per process), not when
+the module is imported: the transform's cold import stays lean, and a run without names never reads it.
 """
 
 from __future__ import annotations
@@ -331,8 +332,3 @@ def collapse_wildcards(names: set[str]) -> set[str]:
             continue
         kept.add(n)
     return kept
-
-
-# Read the list when the engine is imported, as the other imports are: a warm transform (or the benchmark) then
-# pays nothing for it on the first name of a run (about 30 ms, once per process).
-suffix_list()

@@ -11,7 +11,10 @@ import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from threatfeed.engine.decode import BodySource
 
 #: Formats a feed body may be declared as; ``auto`` sniffs one of the others.
 FORMATS = ("auto", "txt", "csv", "stix", "otx", "alienvault", "proofpoint", "fireeye", "misp", "tor", "json")
@@ -45,7 +48,8 @@ class FeedBody:
     """
 
     feed: str
-    body: bytes
+    #: the bytes, or where to stream them from (a large body: ``threatfeed.engine.decode.BodySource``)
+    body: bytes | BodySource
     format: str = "auto"
     options: Mapping[str, Any] = field(default_factory=dict)
     fetched_at: datetime | None = None

@@ -7,16 +7,26 @@ line numbers; the aggregate carving happens later, on the merged set.
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from threatfeed.engine import reasons as R
 from threatfeed.engine.classify import DEFAULT_CONFIDENCE, KINDS, Collector
-from threatfeed.engine.decode import BodyNotUnderstood, to_text, unpack
-from threatfeed.engine.formats import parser_for, sniff
+from threatfeed.engine.decode import (
+    MAX_DECOMPRESSED,
+    BodyNotUnderstood,
+    BodySource,
+    BodyTooLarge,
+    to_text,
+    unpack,
+    unpacked_blocks,
+)
+from threatfeed.engine.formats import CHUNK_PARSERS, parser_for, sniff
+from threatfeed.engine.formats.text import CHUNK_CHARS, first_content_line
 from threatfeed.engine.model import EngineSettings, FeedStats
 from threatfeed.engine.policy import Policy, allow_sets
 from threatfeed.engine.spans import Spans, subtract, union
@@ -142,7 +152,7 @@ def policy_for(settings: EngineSettings | None) -> Policy:
 
 
 def parse_body(
-    body: bytes,
+    body: bytes | BodySource,
     *,
     feed: str = "file",
     format: str = "auto",
@@ -153,23 +163,43 @@ def parse_body(
     """Parse one feed body. ``settings`` (optional) supplies the filtering policy and ``now``; without it
     the defaults apply (bogons, minimum prefix /12, no allow-list, now = UTC now). Raises
     :class:`~threatfeed.errors.FeedRejected` subclasses for bodies that cannot be read at all
-    (decompression bomb, corrupt archive, invalid JSON)."""
+    (decompression bomb, corrupt archive, invalid JSON).
+
+    ``body``: bytes, or a :class:`~threatfeed.engine.decode.BodySource` read as a stream. Line-oriented formats
+    (:data:`~threatfeed.engine.formats.CHUNK_PARSERS`) are decompressed, decoded and parsed chunk by chunk: the
+    body is never one string, and a streamed one never held whole. The others read the whole document."""
     options = dict(options or {})
     now = settings.now if settings is not None else datetime.now(UTC)
     if policy is None:
         policy = policy_for(settings)
-    text, bad_utf8 = to_text(unpack(body, feed))
-    fmt = sniff(text) if format == "auto" else format
-    parser = parser_for(fmt)
+    blocks, compressed = unpacked_blocks(body, feed)
+    pieces = line_pieces(blocks)
+    first = next(pieces, b"")
+    if first[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16: decoded whole
+        head, fmt = "", ""
+    else:
+        head = _decode_piece(first[3:] if first[:3] == b"\xef\xbb\xbf" else first)[0]
+        fmt = sniff(head) if format == "auto" else format
+    chunked = CHUNK_PARSERS.get(fmt)
+    if chunked is None:
+        data = b"".join(itertools.chain([first], pieces))
+        if not compressed and len(data) > MAX_DECOMPRESSED:
+            raise BodyTooLarge(f"feed {feed}: body of {len(data)} bytes is over the {MAX_DECOMPRESSED}-byte cap")
+        text, bad_utf8 = to_text(data)
+        del data
+        head = text
+        fmt = fmt or (sniff(text) if format == "auto" else format)
     confidence = options.get("confidence", DEFAULT_CONFIDENCE)
     padded = options.get("zero_padded")
     if padded is None:
-        head = text[:8192]
-        padded = ("added" in head or "ADDED" in head) and bool(_DECLARES_PADDING.search(head))
+        start = head[:8192]
+        padded = ("added" in start or "ADDED" in start) and bool(_DECLARES_PADDING.search(start))
     kinds = frozenset(options.get("kinds") or KINDS)
     col = Collector(feed, policy, max(0, min(100, int(confidence))), zero_padded=bool(padded), kinds=kinds)
-    text = _clean(text, bad_utf8, col)
-    parser(text, col, options, now)
+    if chunked is None:
+        parser_for(fmt)(_clean(text, bad_utf8, col), col, options, now)
+    else:
+        chunked(_text_chunks(first, pieces, col), col, options, now, first_content_line(head))
     if col.accepted == 0 and not col.tally.rejected() and col.ignored:
         raise BodyNotUnderstood(not_understood(feed, format, fmt, col))
     ipv4 = disjoint_by_confidence(col.ipv4_by_confidence())  # finishes the bulk path's accounting too
@@ -197,6 +227,53 @@ def parse_body(
     )
 
 
+def line_pieces(blocks: Iterable[bytes], size: int | None = None) -> Iterator[bytes]:
+    """The decompressed body as pieces of whole lines: each cut just after the first newline at or after ``size``
+    bytes (default :data:`~threatfeed.engine.formats.text.CHUNK_CHARS`; the last piece: the rest). For ASCII text
+    these are exactly the runs of :func:`~threatfeed.engine.formats.text.split_chunks`, so a body parses the same
+    however it is read."""
+    size = size or CHUNK_CHARS
+    buf = b""
+    for block in blocks:
+        buf = buf + block if buf else block
+        while len(buf) > size:
+            cut = buf.find(b"\n", size)
+            if cut == -1:
+                break
+            yield buf[: cut + 1]
+            buf = buf[cut + 1 :]
+    if buf:
+        yield buf
+
+
+def _decode_piece(piece: bytes) -> tuple[str, bool]:
+    """:func:`~threatfeed.engine.decode.to_text` of one piece (UTF-8; CR and CRLF become LF)."""
+    try:
+        text, bad = piece.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, bad = piece.decode("utf-8", "surrogateescape"), True
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text, bad
+
+
+def _text_chunks(first: bytes, rest: Iterator[bytes], col: Collector) -> Iterator[str]:
+    """The pieces as text, each without its last newline and cleaned (:func:`_clean`, with its line numbers): what
+    a parser of :data:`~threatfeed.engine.formats.CHUNK_PARSERS` reads. A body of one empty line has no line, as
+    :func:`~threatfeed.engine.formats.text.split_chunks` has it."""
+    if first[:3] == b"\xef\xbb\xbf":
+        first = first[3:]
+    lines = 0
+    for piece in itertools.chain([first], rest):
+        text, bad = _decode_piece(piece)
+        if text.endswith("\n"):
+            text = text[:-1]
+        if not text and lines == 0:  # only a piece under CHUNK_CHARS can be empty: the whole body
+            return
+        yield _clean(text, bad, col, lines)
+        lines += text.count("\n") + 1
+
+
 def not_understood(feed: str, declared: str, fmt: str, col: Collector) -> str:
     """Why a body with content gave nothing, accepted or rejected, and what to set."""
     how = f"read as {fmt} (detected)" if declared == "auto" else f"read as {fmt}"
@@ -209,18 +286,18 @@ def not_understood(feed: str, declared: str, fmt: str, col: Collector) -> str:
     )
 
 
-def _clean(text: str, bad_utf8: bool, col: Collector) -> str:
+def _clean(text: str, bad_utf8: bool, col: Collector, offset: int = 0) -> str:
     """Remove NULs and replace undecodable bytes, counting each affected line once (rare: only bodies that
-    need it pay for the per-line pass)."""
+    need it pay for the per-line pass). ``offset``: lines before ``text`` in the body."""
     if not bad_utf8 and "\x00" not in text:
         return text
     lines = text.split("\n")
     for i, line in enumerate(lines):
         if "\x00" in line:
             line = line.replace("\x00", "")
-            col.tally.count(R.NUL_BYTES, i + 1, line)
+            col.tally.count(R.NUL_BYTES, offset + i + 1, line)
         if bad_utf8 and _SURROGATES.search(line):
             line = _SURROGATES.sub("\ufffd", line)
-            col.tally.count(R.INVALID_UTF8, i + 1, line)
+            col.tally.count(R.INVALID_UTF8, offset + i + 1, line)
         lines[i] = line
     return "\n".join(lines)

@@ -27,10 +27,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from itertools import compress, repeat
-from operator import ge, itemgetter, methodcaller
+from operator import ge, is_, itemgetter, methodcaller
 from typing import Any
 
 import numpy as np
@@ -221,6 +221,23 @@ class WarnIndex:
         found[slots < 0] = None
         return found.tolist()
 
+    def label_codes(self, addresses: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """:meth:`labels` as codes: the list names, and per address the index of its list in them (-1: none),
+        computed without a Python loop per address."""
+        names, codes = self._piece_codes
+        if not len(addresses) or not len(codes):
+            return names, np.full(len(addresses), -1, dtype=np.intp)
+        slots = np.searchsorted(self.piece_starts, addresses.astype(np.int64), side="right") - 1
+        return names, np.where(slots < 0, -1, codes[np.maximum(slots, 0)])
+
+    @cached_property
+    def _piece_codes(self) -> tuple[list[str], np.ndarray]:
+        """Each piece's list as an index into the names of the lists (-1: a piece no list labels)."""
+        names = sorted({label for label in self.piece_labels.tolist() if label is not None})
+        index = {name: i for i, name in enumerate(names)}
+        codes = np.array([index.get(label, -1) for label in self.piece_labels.tolist()], dtype=np.intp)
+        return names, codes
+
     # -- names
     def label_name(self, name: str) -> str | None:
         """The list that matches ``name`` (a normalized name, or ``*.`` + one), else None."""
@@ -252,10 +269,10 @@ class WarnIndex:
             return [None] * len(names)
         out: list[str | None] = [None] * len(names)
         for table in (self.suffix, self.exact):  # the exact lists win a name both hold
-            if not table.keys().isdisjoint(names):
-                for i, found in enumerate(map(table.get, names)):
-                    if found is not None:
-                        out[i] = found
+            hits = table.keys() & set(names) if not table.keys().isdisjoint(names) else ()
+            if hits:  # the positions of the few listed names, found in C
+                for i in compress(range(len(names)), map(hits.__contains__, names)):
+                    out[i] = table[names[i]]
         deep = list(compress(range(len(names)), map(ge, map(str.count, names, repeat(".")), repeat(2))))
         if deep:
             deep_names = list(map(names.__getitem__, deep))
@@ -263,13 +280,18 @@ class WarnIndex:
             parents = list(map(itemgetter(2), map(methodcaller("partition", "."), deep_names)))
             memo = {parent: self._suffix_of(parent) for parent in set(parents)} if self.suffix else {}
             odd = set(compress(deep, map(str.startswith, deep_names, repeat(("www.", "*.")))))
-            for i, parent in zip(deep, parents, strict=True):
+            under = list(map(memo.get, parents))
+            for k in compress(range(len(deep)), under):  # only the names under a listed parent
+                i = deep[k]
+                if out[i] is None and i not in odd:
+                    out[i] = under[k]
+            for i in sorted(odd):
                 if out[i] is None:
-                    out[i] = self.label_name(names[i]) if i in odd else memo.get(parent)
-        if self.substrings:
-            for i, name in enumerate(names):
+                    out[i] = self.label_name(names[i])
+        for text, slug in self.substrings:  # in list order: the first list holding a name names it
+            for i in compress(range(len(names)), map(str.__contains__, names, repeat(text))):
                 if out[i] is None:
-                    out[i] = next((slug for text, slug in self.substrings if text in name), None)
+                    out[i] = slug
         return out
 
     def _suffix_of(self, name: str) -> str | None:
@@ -290,10 +312,10 @@ class WarnIndex:
             if inside.any():
                 spans = Spans(to_array(starts[~inside]), to_array(ends[~inside]))
         if names and self.has_names:
-            ordered = sorted(names)
-            hits = self.label_names(ordered)
+            listed = list(names)  # any order: the result is a set
+            hits = self.label_names(listed)
             if any(hits):
-                names = frozenset(n for n, hit in zip(ordered, hits, strict=True) if hit is None)
+                names = frozenset(compress(listed, map(is_, hits, repeat(None))))
         return spans, names
 
     def summary(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from threatfeed.catalogue import FeedEntry
     from threatfeed.config import Settings
+    from threatfeed.http import BodySink
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class FeedType:
     needs_secret: bool = False
     #: Keys the secret JSON must hold (documentation and the error message when they are missing).
     secret_keys: tuple[str, ...] = ()
+    #: Whether the adapter streams its body to a sink (``fetch(..., sink=...)``): one download of a list that may
+    #: be large. API adapters assemble a document from pages in memory (capped at ``max_bytes``) and return it.
+    streams: bool = False
 
 
 FEED_TYPES: Mapping[str, FeedType] = {
@@ -42,7 +46,7 @@ FEED_TYPES: Mapping[str, FeedType] = {
         needs_secret=True,
         secret_keys=("public_key", "private_key"),
     ),
-    "http_list": FeedType("threatfeed.feeds.http_list"),
+    "http_list": FeedType("threatfeed.feeds.http_list", streams=True),
     # API adapters (docs/SOURCES.md). A TAXII secret is optional: some servers are public.
     "mandiant": FeedType(
         "threatfeed.feeds.mandiant",
@@ -54,7 +58,7 @@ FEED_TYPES: Mapping[str, FeedType] = {
     "misp": FeedType("threatfeed.feeds.misp", formats=("misp", "auto"), needs_secret=True, secret_keys=("key",)),
     "otx": FeedType("threatfeed.feeds.otx", formats=("otx", "auto"), needs_secret=True, secret_keys=("api_key",)),
     # A named public list (threatfeed.feeds.presets): the catalogue fills in its URL and format.
-    "preset": FeedType("threatfeed.feeds.presets", formats=("txt", "tor", "csv", "json", "auto")),
+    "preset": FeedType("threatfeed.feeds.presets", formats=("txt", "tor", "csv", "json", "auto"), streams=True),
 }
 
 
@@ -68,6 +72,8 @@ class FetchedFeed:
     ``cursor`` is where an incremental feed stopped (e.g. TAXII: ``{"added_after": "<X-TAXII-Date-Added-Last>"}``),
     small JSON-safe strings and never a credential; ``None`` for feeds that fetch a whole window each run. The
     caller keeps it and hands it back on the next run as ``entry.options["cursor"]``.
+
+    ``streamed``: the body went to the sink given to :func:`fetch_feed` (``body`` is then empty).
     """
 
     feed: str
@@ -76,6 +82,7 @@ class FetchedFeed:
     content_type: str
     source_url: str
     cursor: Mapping[str, str] | None = None
+    streamed: bool = False
 
 
 def adapter_for(feed_type: str) -> ModuleType:
@@ -96,21 +103,25 @@ def fetch_feed(
     secret: Mapping[str, str] | None,
     settings: Settings,
     session: requests.Session | None = None,
+    sink: BodySink | None = None,
 ) -> FetchedFeed:
     """Download ``entry`` as of ``now`` with its type's adapter.
 
     Raises :class:`~threatfeed.errors.FeedUnavailable` (retry later: connection error, timeout, 429, 5xx),
     :class:`~threatfeed.errors.FeedRejected` (the feed answered, but not with usable data) or
     :class:`~threatfeed.errors.ConfigError` (the catalogue entry or its secret is wrong). ``session``
-    defaults to the process-wide one of :func:`threatfeed.http.default_session`.
+    defaults to the process-wide one of :func:`threatfeed.http.default_session`. ``sink``: where an adapter that
+    streams (:attr:`FeedType.streams`) writes a 2xx body as it arrives (the result then says ``streamed``); other
+    adapters ignore it and return their body.
     """
     adapter = adapter_for(entry.type)
     if session is None:
         from threatfeed.http import default_session
 
         session = default_session()
+    extra = {"sink": sink} if sink is not None and FEED_TYPES[entry.type].streams else {}
     return adapter.fetch(
-        entry, now=now, days_requested=days_requested, secret=secret, settings=settings, session=session
+        entry, now=now, days_requested=days_requested, secret=secret, settings=settings, session=session, **extra
     )
 
 

@@ -26,8 +26,10 @@ _MESSAGE_KEYS = frozenset({"message", "msg", "detail", "details", "description",
 _DATA_KEYS = frozenset({"objects", "response", "attribute", "attributes", "indicators", "data", "results", "iocs"})
 
 
-def max_bytes_of(entry: FeedEntry) -> int:
-    return int(entry.options.get("max_bytes", DEFAULT_MAX_BYTES))
+def max_bytes_of(entry: FeedEntry, default: int | None = None) -> int:
+    """The entry's body cap: ``options.max_bytes``, else ``default`` (a streamed list: the stack's MaxFeedBytes),
+    else :data:`~threatfeed.http.DEFAULT_MAX_BYTES` (a body assembled in memory)."""
+    return int(entry.options.get("max_bytes", default or DEFAULT_MAX_BYTES))
 
 
 def timeout_of(entry: FeedEntry) -> float | tuple[float, float]:

@@ -29,7 +29,7 @@ from threatfeed.config import Settings
 from threatfeed.errors import ConfigError
 from threatfeed.feeds import FetchedFeed
 from threatfeed.feeds.base import check_body, content_type_of, max_bytes_of, raise_for_status, timeout_of
-from threatfeed.http import download
+from threatfeed.http import BodySink, download
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
 _FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "cookie2"})
@@ -91,8 +91,13 @@ def fetch(
     secret: Mapping[str, str] | None,
     settings: Settings,
     session: requests.Session,
+    sink: BodySink | None = None,
 ) -> FetchedFeed:
-    """Download the list at ``entry.url``. ``now`` and ``days_requested`` are unused: a list is a snapshot."""
+    """Download the list at ``entry.url``. ``now`` and ``days_requested`` are unused: a list is a snapshot.
+
+    With a ``sink`` (the fetch stage's S3 upload, which keeps the body's first bytes as ``head``) the body is
+    streamed there, capped by the stack's ``max_feed_bytes`` unless the entry sets ``options.max_bytes``, and
+    checked on its head; the caller commits or abandons the upload on the verdict."""
     credentials = auth_headers(entry, secret)
     headers = {"Accept": _ACCEPT.get(entry.format, "*/*"), **credentials}
     source = redact_url(entry.url)
@@ -101,9 +106,10 @@ def fetch(
         entry.url,
         headers=headers,
         timeout=timeout_of(entry),
-        max_bytes=max_bytes_of(entry),
+        max_bytes=max_bytes_of(entry, settings.max_feed_bytes if sink is not None else None),
         allow_http_loopback=settings.allow_http_loopback,
         feed=entry.name,
+        sink=sink,
     )
     secrets = tuple(credentials.values())
     if entry.secret:
@@ -114,5 +120,9 @@ def fetch(
     content_type = content_type_of(response_headers)
     if status == 204:
         return FetchedFeed(entry.name, 204, b"", content_type, source)
+    if sink is not None:
+        head = getattr(sink, "head", b"")
+        check_body(entry.name, head, entry.format, content_type=content_type, source=source, secrets=secrets)
+        return FetchedFeed(entry.name, status, b"", content_type, source, streamed=True)
     check_body(entry.name, body, entry.format, content_type=content_type, source=source, secrets=secrets)
     return FetchedFeed(entry.name, status, body, content_type, source)

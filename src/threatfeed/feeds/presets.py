@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from threatfeed.catalogue import FeedEntry
     from threatfeed.config import Settings
     from threatfeed.feeds import FetchedFeed
+    from threatfeed.http import BodySink
 
 
 @dataclass(frozen=True)
@@ -242,11 +243,12 @@ def fetch(
     secret: Mapping[str, str] | None,
     settings: Settings,
     session: requests.Session,
+    sink: BodySink | None = None,
 ) -> FetchedFeed:
     """Download the preset's list with the ``http_list`` adapter (the catalogue already set URL and format)."""
     from threatfeed.feeds import http_list
 
     preset_named(entry.options.get("preset", entry.name), entry.name)
     return http_list.fetch(
-        entry, now=now, days_requested=days_requested, secret=secret, settings=settings, session=session
+        entry, now=now, days_requested=days_requested, secret=secret, settings=settings, session=session, sink=sink
     )

@@ -168,6 +168,13 @@ def compact_transform(result: Mapping[str, Any], pointer: S3Pointer) -> dict[str
         out["findings_omitted"] = len(findings) - SHOWN_FINDINGS
     out["feed_counts"] = outcome_counts(result.get("feeds") or {})
     out["details"] = pointer.as_dict()
+    # Nothing new to publish, yet the lists GuardDuty should have are checked anyway: the publish step leaves
+    # ACTIVE lists alone and puts back one deactivated, repointed or deleted outside threatfeed (the state
+    # machine's ShouldPublish; never on a dry run or a guarded run).
+    lists = list(result.get("lists") or [])
+    out["verify"] = bool(
+        not result.get("publish") and not result.get("guarded") and lists and all(i.get("unchanged") for i in lists)
+    )
     return out
 
 

@@ -46,7 +46,9 @@ def publish_region(
                     state.superseded_by = pointer.get("run")
                     states.append(state.as_dict())
                     continue
-                state = target.publish(spec, force=bool(run.get("force")), run_id=run["id"])
+                state = target.publish(
+                    spec, force=bool(run.get("force")), run_id=run["id"], last_published=pointer.get("key")
+                )
                 store.put_json(
                     pointer_key,
                     {"generation": generation, "run": run["id"], "sha256": spec["sha256"], "key": spec["key"]},
@@ -149,14 +151,20 @@ def summarize_run(
         regions[result["region"]] = {
             "outcome": result.get("outcome"),
             "lists": [
-                {k: item.get(k) for k in ("name", "kind", "id", "status", "action", "entries", "sha256", "location")}
+                {
+                    k: item.get(k)
+                    for k in ("name", "kind", "id", "status", "action", "entries", "sha256", "location", "drift")
+                    if k != "drift" or item.get("drift")
+                }
                 for item in result.get("lists", [])
             ],
             **({"error": result["error"], "cause": _first_line(result.get("cause"))} if result.get("error") else {}),
         }
 
     active: dict[tuple[str, int], dict[str, Any]] = {}
-    for spec in transform.get("lists", []):
+    # A run that only verified unchanged lists (and repaired drift) publishes no new content: the guards' baseline
+    # and the published pointers stay those of the run that published it.
+    for spec in transform.get("lists", []) if transform.get("publish") else []:
         in_use = any(
             item.get("status") == "ACTIVE" and item.get("sha256") == spec["sha256"] and item.get("name") == spec["name"]
             for result in published
@@ -228,11 +236,32 @@ def summarize_run(
         "guards": [{k: f.get(k) for k in ("guard", "hold", "list", "feeds")} for f in transform.get("findings", [])],
         "manifest": f"s3://{manifest['bucket']}/{manifest['key']}" if manifest else None,
     }
+    repaired = repairs(published)
+    if repaired:
+        summary["repaired"] = repaired
     if failure:
         summary["failure"] = failure
     if attention:
         summary["attention"] = attention
     return summary
+
+
+def repairs(published: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The lists this run put back after someone changed them outside threatfeed, each with a sentence."""
+    out = []
+    for result in published:
+        for item in result.get("lists", []):
+            if item.get("action") == "repaired":
+                out.append(
+                    {
+                        "region": result["region"],
+                        "name": item.get("name"),
+                        "drift": item.get("drift"),
+                        "message": f"{item.get('name')} in {result['region']} had been {item.get('drift')} outside "
+                        f"threatfeed; put back as published (now {item.get('status')})",
+                    }
+                )
+    return out
 
 
 MAX_CAUSE_CHARS = 8_000

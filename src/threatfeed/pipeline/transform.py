@@ -7,7 +7,8 @@ moves bytes between S3 and the engine, and decides whether there is anything wor
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import IO, Any
 
 from threatfeed.config import Settings
 from threatfeed.engine import EngineSettings, FeedBody, build_lists
@@ -18,6 +19,7 @@ from threatfeed.guardduty import list_name
 from threatfeed.pipeline.guards import evaluate, feed_outcome, poisoned
 from threatfeed.pipeline.publish import bounded_cause
 from threatfeed.pipeline.run import parse_time
+from threatfeed.sightings import period_hits
 from threatfeed.storage import (
     ENGINE_STATE_KEY,
     HISTORY_KEY,
@@ -50,7 +52,7 @@ def transform_run(
             bodies.append(
                 FeedBody(
                     feed=result["feed"],
-                    body=store.get_bytes(raw["key"], raw.get("version_id")),
+                    body=S3Body(store, raw["key"], raw.get("version_id")),
                     format=result.get("format", "auto"),
                     options=result.get("options") or {},
                     fetched_at=now,
@@ -160,6 +162,8 @@ def transform_run(
         "poisoned": [f.as_dict() for f in poison],
         "guardduty_overlap": guardduty_overlap(fetched, engine),
         "benign": {name: {"benign": b, "values": v} for name, (b, v) in sorted(shares.items())},
+        # GuardDuty findings per feed over the last 30 days (threatfeed.sightings; issue 13: which feeds earn it)
+        "hits": period_hits(store, [r["feed"] for r in fetched], now=now.timestamp()),
     }
     manifest_pointer = store.put_json(manifest_key(run["id"]), manifest)
     if publish or (not run.get("dry_run") and not held):
@@ -232,6 +236,19 @@ def guardduty_overlap(fetched: Sequence[Mapping[str, Any]], engine: Any) -> dict
     if tor:
         out["feeds"] = overlap_with(engine.state, tor)
     return out
+
+
+@dataclass(frozen=True)
+class S3Body:
+    """A raw feed body where the fetch stored it, streamed into the engine each time it is parsed (once, or twice
+    when the poisoned-feed guard rebuilds the lists): a body of hundreds of megabytes is never held whole."""
+
+    store: Store
+    key: str
+    version_id: str | None = None
+
+    def open(self) -> IO[bytes]:
+        return self.store.open_stream(self.key, self.version_id)
 
 
 def own_warninglists(store: Store) -> dict[str, bytes]:

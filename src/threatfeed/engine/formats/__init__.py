@@ -8,7 +8,7 @@ bodies, and falls back to plain text, the most forgiving parser.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,9 +25,12 @@ from threatfeed.engine.formats.tabular import (
     parse_otx,
     parse_proofpoint,
 )
-from threatfeed.engine.formats.text import parse_tor, parse_txt
+from threatfeed.engine.formats.text import parse_tor, parse_tor_chunks, parse_txt, parse_txt_chunks
 
 Parser = Callable[[str, Collector, Mapping[str, Any], datetime], None]
+#: A line-oriented parser fed runs of whole lines (``threatfeed.engine.formats.text.split_chunks``) and the body's
+#: first content line, so that a large body is read chunk by chunk and never held whole as text.
+ChunkParser = Callable[[Iterable[str], Collector, Mapping[str, Any], datetime, int], None]
 
 PARSERS: dict[str, Parser] = {
     "txt": parse_txt,
@@ -41,6 +44,9 @@ PARSERS: dict[str, Parser] = {
     "tor": parse_tor,
     "json": parse_json,
 }
+
+#: Formats read chunk by chunk (the others need the whole document: CSV headers, JSON, XML).
+CHUNK_PARSERS: dict[str, ChunkParser] = {"txt": parse_txt_chunks, "tor": parse_tor_chunks}
 
 _ALIENVAULT = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}#\d*#\d*#")
 _SNIFF_CHARS = 16384

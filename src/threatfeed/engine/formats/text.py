@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import partial
 from itertools import compress, product, repeat
@@ -116,16 +116,37 @@ _inet_pton6 = partial(inet_pton, AF_INET6)
 
 def parse_txt(text: str, col: Collector, options: Mapping[str, Any], now: datetime) -> None:
     """Plain text: one indicator per line, comments ``#``, ``;``, ``//`` (whole-line or inline)."""
+    _walk(text, col, _txt_slow(col), irregular=True)
 
+
+def parse_txt_chunks(
+    chunks: Iterable[str], col: Collector, options: Mapping[str, Any], now: datetime, first_content: int
+) -> None:
+    """:func:`parse_txt` of a body given as consecutive runs of whole lines (each without its last newline), so
+    that a large body is never one string; ``first_content``: the body's first content line."""
+    _walk_chunks(chunks, col, _txt_slow(col), irregular=True, first_content=first_content)
+
+
+def _txt_slow(col: Collector) -> Callable[[int, str], None]:
     def slow(no: int, line: str) -> None:
         _txt_line(col, no, line)
 
-    _walk(text, col, slow, irregular=True)
+    return slow
 
 
 def parse_tor(text: str, col: Collector, options: Mapping[str, Any], now: datetime) -> None:
     """Tor ``exit-addresses``: only ``ExitAddress <ip> <date> <time>`` lines carry indicators."""
+    _walk(text, col, _tor_slow(col))
 
+
+def parse_tor_chunks(
+    chunks: Iterable[str], col: Collector, options: Mapping[str, Any], now: datetime, first_content: int
+) -> None:
+    """:func:`parse_tor` of a body given as runs of whole lines (see :func:`parse_txt_chunks`)."""
+    _walk_chunks(chunks, col, _tor_slow(col), first_content=first_content)
+
+
+def _tor_slow(col: Collector) -> Callable[[int, str], None]:
     def slow(no: int, line: str) -> None:
         parts = line.split()
         if len(parts) >= 2 and parts[0] == "ExitAddress":
@@ -137,33 +158,52 @@ def parse_tor(text: str, col: Collector, options: Mapping[str, Any], now: dateti
         else:  # a plain address list served as "tor" (the bulk exit list) still works
             _txt_line(col, no, line)
 
-    _walk(text, col, slow)
+    return slow
 
 
-def _walk(text: str, col: Collector, slow: Callable[[int, str], None], irregular: bool = False) -> None:
-    """Classify lines in bulk, hand each class to the collector in one call, and loop in Python only over
-    the lines no bulk class recognised. ``irregular``: ``slow`` is :func:`_txt_line`, so the shapes of
-    :data:`_SHAPE_BRANCHES` may be handled in bulk too.
-
-    Whatever the classification, the classes are handed over in a fixed order per chunk (addresses,
-    CIDRs, names, then everything else in line order), which fixes the order rejections are counted in
-    and so which lines become samples."""
-    if text.endswith("\n"):
-        text = text[:-1]
-    if not text:
-        return
-    col.first_content = _first_content_line(text)
-    classes = _TXT_CLASSES if irregular else _TOR_CLASSES
-    if not col.all_kinds:  # options.kinds: every value takes the one-line path, which filters kinds
-        classes = _SKIP_CLASSES
+def split_chunks(text: str) -> Iterator[str]:
+    """``text`` (without its final newline) as runs of whole lines of about :data:`CHUNK_CHARS` characters each,
+    cut at the first newline at or after that many characters (the cut newline belongs to neither run)."""
     n = len(text)
     pos = 0
-    base = 0
     while pos <= n:
         cut = text.find("\n", min(pos + CHUNK_CHARS, n))
         if cut == -1:
             cut = n
-        chunk = text[pos:cut]
+        yield text[pos:cut]
+        pos = cut + 1
+
+
+def _walk(text: str, col: Collector, slow: Callable[[int, str], None], irregular: bool = False) -> None:
+    """:func:`_walk_chunks` of a whole text."""
+    if text.endswith("\n"):
+        text = text[:-1]
+    if not text:
+        return
+    _walk_chunks(split_chunks(text), col, slow, irregular, first_content_line(text))
+
+
+def _walk_chunks(
+    chunks: Iterable[str],
+    col: Collector,
+    slow: Callable[[int, str], None],
+    irregular: bool = False,
+    first_content: int = 0,
+) -> None:
+    """Classify lines in bulk, hand each class to the collector in one call, and loop in Python only over
+    the lines no bulk class recognised. ``irregular``: ``slow`` is :func:`_txt_line`, so the shapes of
+    :data:`_SHAPE_BRANCHES` may be handled in bulk too. ``chunks``: the body as runs of whole lines (see
+    :func:`split_chunks`), one held at a time.
+
+    Whatever the classification, the classes are handed over in a fixed order per chunk (addresses,
+    CIDRs, names, then everything else in line order), which fixes the order rejections are counted in
+    and so which lines become samples."""
+    col.first_content = first_content
+    classes = _TXT_CLASSES if irregular else _TOR_CLASSES
+    if not col.all_kinds:  # options.kinds: every value takes the one-line path, which filters kinds
+        classes = _SKIP_CLASSES
+    base = 0
+    for chunk in chunks:
         lines = chunk.split("\n")
         first = base + 1
         found = scan_address_lines(chunk.encode("utf-8", "surrogatepass") if col.all_kinds else b"")
@@ -192,7 +232,6 @@ def _walk(text: str, col: Collector, slow: Callable[[int, str], None], irregular
                 for k in groups[None]:
                     slow(first + rest[k], rest_lines[k])
         base += len(lines)
-        pos = cut + 1
     col.lines += base
 
 
@@ -437,7 +476,7 @@ _SHAPE_HANDLERS: dict[str, Callable[[Collector, list[int], list[str]], list[int]
 _GROUPS = (None, "name", "skip", *_SHAPE_HANDLERS)
 
 
-def _first_content_line(text: str) -> int:
+def first_content_line(text: str) -> int:
     """Line number of the first line that is neither blank nor a comment (0 if none)."""
     for no, line in enumerate(text.split("\n", 200)[:200], 1):
         s = line.strip()
