@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: venv demo test test-fast lint sam-validate asl-lint security pytest bench build clean
+.PHONY: venv demo test test-fast lint typecheck sam-validate asl-lint security pytest bench build clean
 
 venv: $(STAMP)
 
@@ -18,11 +18,15 @@ $(STAMP): pyproject.toml
 demo: venv
 	$(BIN)/threatfeed local run
 
-test: venv lint sam-validate asl-lint security build-check pytest
+test: venv lint typecheck sam-validate asl-lint security build-check pytest
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy --strict on src/threatfeed (configured in pyproject.toml): every stage's contract is checked, not hoped for.
+typecheck: venv
+	$(BIN)/mypy
 
 sam-validate: venv
 	$(BIN)/sam validate --lint --template template.yaml

@@ -46,6 +46,8 @@ DEPS_FetchFunction := aws-lambda-powertools requests
 DEPS_TransformFunction := aws-lambda-powertools idna numpy publicsuffixlist
 # publish: creates, reads, updates and lists GuardDuty threat intel / threat entity / trusted entity sets.
 DEPS_PublishFunction := aws-lambda-powertools $(SDK_PACKAGES)
+# summarize: reads the run's results and writes the published state and the summary to S3 (the runtime's SDK).
+DEPS_SummarizeFunction := aws-lambda-powertools
 # sightings: reads the engine state and writes sightings to S3 (the runtime's SDK; no NumPy: the state's address
 # sets are decoded in pure Python by threatfeed.sightings).
 DEPS_SightingsFunction := aws-lambda-powertools
@@ -67,7 +69,7 @@ HOST_NATIVE_PACKAGES := numpy
 LAMBDA_RUNTIME_PACKAGES := boto3 botocore s3transfer jmespath dateutil six.py urllib3
 
 .PHONY: build build-check build-PlanFunction build-FetchFunction build-TransformFunction build-PublishFunction \
-	build-SightingsFunction build-TamperFunction
+	build-SummarizeFunction build-SightingsFunction build-TamperFunction
 
 # `make build`: the same as `sam build` with samconfig.toml's defaults.
 build: venv
@@ -95,6 +97,9 @@ build-TransformFunction:
 
 build-PublishFunction:
 	$(call threatfeed_function,publish,PublishFunction)
+
+build-SummarizeFunction:
+	$(call threatfeed_function,summarize,SummarizeFunction)
 
 build-SightingsFunction:
 	$(call threatfeed_function,sightings,SightingsFunction)

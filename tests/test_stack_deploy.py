@@ -33,6 +33,7 @@ CONTRACT_SUBSTITUTIONS = {
     "FetchFunctionArn",
     "TransformFunctionArn",
     "PublishFunctionArn",
+    "SummarizeFunctionArn",
     "NotificationTopicArn",
     "DataBucketName",
     "FeedConcurrency",
@@ -50,7 +51,8 @@ ECHO_DEFINITION = """{
       "Type": "Pass",
       "Parameters": {
         "trigger.$": "$.trigger",
-        "functions": ["${PlanFunctionArn}", "${FetchFunctionArn}", "${TransformFunctionArn}", "${PublishFunctionArn}"],
+        "functions": ["${PlanFunctionArn}", "${FetchFunctionArn}", "${TransformFunctionArn}", "${PublishFunctionArn}",
+                      "${SummarizeFunctionArn}"],
         "topic": "${NotificationTopicArn}",
         "numbers": [${FeedConcurrency}, ${RegionConcurrency}, ${ActivationPollSeconds}, ${ActivationPollAttempts}]
       },
@@ -186,6 +188,7 @@ def test_functions_carry_the_resolved_environment(stack: DeployedStack) -> None:
         "FetchFunction",
         "TransformFunction",
         "PublishFunction",
+        "SummarizeFunction",
         "SightingsFunction",
         "TamperFunction",
     }
@@ -306,7 +309,7 @@ def test_alarms_watch_this_stack_and_notify_its_topic(stack: DeployedStack) -> N
     cloudwatch = client("cloudwatch")
     described = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
     assert set(stack.alarms.values()) <= set(described)
-    assert len(stack.alarms) == 10
+    assert len(stack.alarms) == 11  # one per function (summarize has its own since issue 15), four for the run
     watched = set()
     for logical_id, name in stack.alarms.items():
         alarm = described[name]
@@ -380,7 +383,7 @@ def test_echo_execution_runs_in_moto_with_every_substitution(echo_stack: Deploye
     output = json.loads(described["output"])
     assert output["trigger"] == "deploy"
     assert output["functions"] == [
-        echo_stack.functions[f"{n}Function"].arn for n in ("Plan", "Fetch", "Transform", "Publish")
+        echo_stack.functions[f"{n}Function"].arn for n in ("Plan", "Fetch", "Transform", "Publish", "Summarize")
     ]
     assert output["topic"] == echo_stack.topic_arn
     assert output["numbers"] == [4, 4, 120, 45]

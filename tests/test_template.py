@@ -23,6 +23,7 @@ FUNCTIONS = {
     "FetchFunction": "fetch",
     "TransformFunction": "transform",
     "PublishFunction": "publish",
+    "SummarizeFunction": "summarize",
     "SightingsFunction": "sightings",
     "TamperFunction": "tamper",
 }
@@ -33,6 +34,7 @@ SUBSTITUTIONS = {
     "FetchFunctionArn",
     "TransformFunctionArn",
     "PublishFunctionArn",
+    "SummarizeFunctionArn",
     "NotificationTopicArn",
     "DataBucketName",
     "FeedConcurrency",
@@ -159,7 +161,7 @@ def test_state_machine_is_a_standard_workflow_with_the_contract_substitutions(re
     assert props["DefinitionUri"] == "statemachine/threatfeed.asl.json"
     subs = props["DefinitionSubstitutions"]
     assert set(subs) == SUBSTITUTIONS
-    for name in ("PlanFunction", "FetchFunction", "TransformFunction", "PublishFunction"):
+    for name in ("PlanFunction", "FetchFunction", "TransformFunction", "PublishFunction", "SummarizeFunction"):
         assert subs[f"{name}Arn"] == {"Fn::GetAtt": [name, "Arn"]}
     assert subs["NotificationTopicArn"] == {"Ref": "NotificationTopic"}
     assert subs["DataBucketName"] == {"Ref": "DataBucket"}
@@ -169,7 +171,7 @@ def test_state_machine_is_a_standard_workflow_with_the_contract_substitutions(re
     assert destinations[0]["CloudWatchLogsLogGroup"]["LogGroupArn"] == {"Fn::GetAtt": ["StateMachineLogGroup", "Arn"]}
 
 
-def test_state_machine_invokes_exactly_the_four_functions_and_publishes_to_the_topic(
+def test_state_machine_invokes_exactly_the_five_functions_and_publishes_to_the_topic(
     resources: dict[str, Any],
 ) -> None:
     statements = resources["ThreatfeedStateMachine"]["Properties"]["Policies"][0]["Statement"]
@@ -764,11 +766,21 @@ def test_least_privilege_per_function(resources: dict[str, Any]) -> None:
     }
     slr = "role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty"
     assert all(slr in r for r in publish["iam:PutRolePolicy"] + publish["iam:DeleteRolePolicy"])
-    assert sorted(publish["s3:GetObject"]) == sorted(
-        [*objects("lists", "state", "locks", "fetched"), run_object("feeds.json"), run_object("transform.json")]
-    )
-    assert sorted(publish["s3:PutObject"]) == sorted([*objects("state", "locks"), run_object("summary.json")])
+    # The run's results and its summary are Summarize's (its own function since issue 15), no longer publish's.
+    assert sorted(publish["s3:GetObject"]) == sorted(objects("lists", "state", "locks"))
+    assert sorted(publish["s3:PutObject"]) == sorted(objects("state", "locks"))
     assert publish["s3:DeleteObject"] == objects("locks")
+
+    summarize = grants(function_statements(resources, "SummarizeFunction"))
+    assert set(summarize) == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}  # no GuardDuty, no deletes
+    state = json.dumps({"Fn::Sub": "${DataBucket.Arn}/state/history.json"})
+    assert sorted(summarize["s3:GetObject"]) == sorted(
+        [*objects("fetched"), run_object("feeds.json"), run_object("transform.json"), state]
+    )
+    assert sorted(summarize["s3:PutObject"]) == sorted(
+        [json.dumps({"Fn::Sub": "${DataBucket.Arn}/state/published-*"}), state, run_object("summary.json")]
+    )
+    assert summarize["s3:ListBucket"] == [json.dumps({"Fn::GetAtt": ["DataBucket", "Arn"]})]
     updates = [
         s for s in function_statements(resources, "PublishFunction") if "guardduty:UpdateThreatIntelSet" in s["Action"]
     ]
@@ -994,6 +1006,7 @@ PLACEHOLDER_ASL = {
                             "Payload": {
                                 "next": "${TransformFunctionArn}",
                                 "then": "${PublishFunctionArn}",
+                                "last": "${SummarizeFunctionArn}",
                                 "bucket": "${DataBucketName}",
                             },
                         },
@@ -1147,3 +1160,48 @@ def test_the_event_functions_may_do_only_their_one_job(resources: dict[str, Any]
         "kms:Decrypt",
     }
     assert tamper["sns:Publish"] == [json.dumps({"Ref": "NotificationTopic"})]
+
+
+REAL_ASL = ROOT / "statemachine" / "threatfeed.asl.json"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('"$.transform.result.verify"', '"$.transform.result.verified"', "'verified' is not a key of TransformPayload"),
+        ("$.summary.result.attention.cause", "$.summary.result.attention.why", "'why' is not a key of Attention"),
+        ('"$.plan.items.key"', '"$.plan.items.path"', "'path' is not a key of ItemsPointer"),
+        ('"$.publish.result.checks"', '"$.publish.result.check_count"', "'check_count' is not a key of RegionResult"),
+    ],
+)
+def test_asl_lint_checks_reads_against_the_stage_contracts(
+    asl_lint: Any, tmp_path: Path, capsys: Any, old: str, new: str, expected: str
+) -> None:
+    """A key renamed in the state machine (or in a stage's result) fails the lint, not the run."""
+    text = REAL_ASL.read_text(encoding="utf-8")
+    assert old in text
+    code, out = lint(asl_lint, tmp_path, text.replace(old, new, 1), capsys)
+    assert code == 1, out
+    assert expected in out
+
+
+def test_asl_lint_contract_check_catches_a_key_renamed_in_the_contract(asl_lint: Any) -> None:
+    """The other direction: the transform's contract renames ``publish``; the ShouldPublish Choice still reads it."""
+    from typing import TypedDict
+
+    class Renamed(TypedDict):
+        publish_now: bool
+        verify: bool
+
+    definition = json.loads(REAL_ASL.read_text(encoding="utf-8"))
+    report = asl_lint.Report()
+    asl_lint.check_contracts(
+        definition,
+        "asl",
+        report,
+        {"${TransformFunctionArn}": "TransformFunctionArn"},
+        {"TransformFunctionArn": Renamed},
+    )
+    assert any(
+        "reads $.transform.result.publish" in e and "'publish' is not a key of Renamed" in e for e in report.errors
+    )

@@ -20,7 +20,10 @@ taken as the template. For every definition it
    and input types moto lacks;
 7. keeps every Map's fan-out within Step Functions' limits: a Distributed Map's results go to S3 (``ResultWriter``)
    or nowhere (``ResultPath: null``), never into the 256 KiB state payload; ``ItemsPath`` and ``ItemReader`` are
-   not both given; an inline Map asks for at most 40 concurrent iterations.
+   not both given; an inline Map asks for at most 40 concurrent iterations;
+8. checks every JSONPath the state machine reads from a Lambda task's result against that task's contract
+   (``threatfeed.pipeline.contracts.TASK_RESULTS``, by the ``${...FunctionArn}`` it invokes): a key renamed in a
+   stage's result fails here, not at run time.
 
 Exit status: 0 clean (warnings may be printed), 1 problems found, 2 usage error.
 """
@@ -262,6 +265,30 @@ def transitions(state: dict[str, Any]) -> Iterator[tuple[str, Any]]:
             yield f"Catch/{i}/Next", catcher.get("Next")
 
 
+def check_moves_on(state: dict[str, Any], at: str, report: Report) -> None:
+    """A state ends or names its next (a Choice through its Choices only)."""
+    kind = state.get("Type")
+    terminal = kind in ("Succeed", "Fail") or state.get("End") is True
+    if kind != "Choice" and not terminal and "Next" not in state:
+        report.error(at, "has neither Next nor End")
+    if kind == "Choice" and not state.get("Choices"):
+        report.error(at, "is a Choice without Choices")
+    if kind == "Choice" and ("Next" in state or "End" in state):
+        report.error(at, "is a Choice: it moves on through Choices/Default, not Next/End")
+    if "Next" in state and state.get("End") is True:
+        report.error(at, "has both Next and End")
+
+
+def check_error_clauses(state: dict[str, Any], at: str, report: Report) -> None:
+    """``States.ALL`` only alone, in the last Retry or Catch clause (AWS refuses the definition otherwise)."""
+    for key in ("Retry", "Catch"):
+        clauses = state.get(key) or []
+        for i, clause in enumerate(clauses):
+            names = (clause.get("ErrorEquals") or []) if isinstance(clause, dict) else []
+            if "States.ALL" in names and (len(names) > 1 or i != len(clauses) - 1):
+                report.error(at, f"{key}/{i}: States.ALL must be alone in the last {key} clause")
+
+
 def check_scope(scope: Scope, file: str, report: Report) -> None:
     states = scope.body.get("States")
     start = scope.body.get("StartAt")
@@ -278,7 +305,6 @@ def check_scope(scope: Scope, file: str, report: Report) -> None:
         if not isinstance(state, dict):
             report.error(at, "is not an object")
             continue
-        kind = state.get("Type")
         for label, target in transitions(state):
             if target not in states:
                 report.error(
@@ -288,21 +314,8 @@ def check_scope(scope: Scope, file: str, report: Report) -> None:
                 )
             else:
                 edges[name].add(target)
-        terminal = kind in ("Succeed", "Fail") or state.get("End") is True
-        if kind != "Choice" and not terminal and "Next" not in state:
-            report.error(at, "has neither Next nor End")
-        if kind == "Choice" and not state.get("Choices"):
-            report.error(at, "is a Choice without Choices")
-        if kind == "Choice" and ("Next" in state or "End" in state):
-            report.error(at, "is a Choice: it moves on through Choices/Default, not Next/End")
-        if "Next" in state and state.get("End") is True:
-            report.error(at, "has both Next and End")
-        for key in ("Retry", "Catch"):
-            clauses = state.get(key) or []
-            for i, clause in enumerate(clauses):
-                names = (clause.get("ErrorEquals") or []) if isinstance(clause, dict) else []
-                if "States.ALL" in names and (len(names) > 1 or i != len(clauses) - 1):
-                    report.error(at, f"{key}/{i}: States.ALL must be alone in the last {key} clause")
+        check_moves_on(state, at, report)
+        check_error_clauses(state, at, report)
     reachable: set[str] = set()
     todo = [start] if start in states else []
     while todo:
@@ -460,6 +473,122 @@ def check_errors(definition: dict[str, Any], file: str, report: Report) -> None:
         report.error(file, f"{name} is in threatfeed.errors.RETRYABLE_ERRORS but no Retry clause names it")
 
 
+# --------------------------------------------------------------------------- stage contracts
+
+#: A JSONPath read from the state (not ``$$.`` context): ``$.a.b`` up to the first non-name character.
+READ_PATH = re.compile(r"(?<![$\w])\$((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+#: Fields that write into the state rather than read from it.
+WRITE_FIELDS = {"ResultPath"}
+
+
+def contract_of(substitution: str) -> type | None:
+    """The TypedDict a function's result follows (``threatfeed.pipeline.contracts.TASK_RESULTS``)."""
+    from threatfeed.pipeline.contracts import TASK_RESULTS
+
+    return TASK_RESULTS.get(substitution)
+
+
+def payload_mount(state: dict[str, Any]) -> list[str] | None:
+    """Where a Lambda task's ``Payload`` lands in the state after it: ``ResultPath`` plus the ResultSelector key
+    holding ``$.Payload`` (``{"result.$": "$.Payload"}`` under ``$.transform``: ``["transform", "result"]``).
+    None when it is not mounted under a key (replacing the state, or not selected)."""
+
+    def find(node: Any, trail: list[str]) -> list[str] | None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key.endswith(".$") and value == "$.Payload":
+                    return [*trail, key[:-2]]
+                found = find(value, [*trail, key])
+                if found is not None:
+                    return found
+        return None
+
+    inside = find(state.get("ResultSelector"), [])
+    if inside is None:
+        return None
+    result_path = state.get("ResultPath", "$")
+    if not isinstance(result_path, str) or not result_path.startswith("$"):
+        return None
+    base = [part for part in result_path[1:].split(".") if part]
+    mount = [*base, *inside]
+    return mount or None
+
+
+def contract_keys(contract: Any, keys: list[str]) -> str | None:
+    """None if ``keys`` resolve through ``contract`` (nested TypedDicts; anything else ends the check), else the
+    first key that is not there, with the keys that are."""
+    import typing
+
+    current: Any = contract
+    for key in keys:
+        if not (isinstance(current, type) and hasattr(current, "__required_keys__")):
+            return None  # a list, a dict of anything, a scalar: the contract says no more
+        hints = typing.get_type_hints(current)
+        if key not in hints:
+            return f"{key!r} is not a key of {current.__name__} (it has: {', '.join(sorted(hints))})"
+        current = _strip_not_required(hints[key])
+    return None
+
+
+def _strip_not_required(hint: Any) -> Any:
+    import typing
+
+    while typing.get_origin(hint) in (typing.NotRequired, typing.Required):
+        hint = typing.get_args(hint)[0]
+    return hint
+
+
+def _reads(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every (where, JSONPath) a state reads from its input, without descending into nested scopes."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in WRITE_FIELDS or key in ("ItemProcessor", "Iterator", "Branches"):
+                continue
+            yield from _reads(value, f"{path}/{key}" if path else key)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _reads(value, f"{path}/{i}")
+    elif isinstance(node, str):
+        for match in READ_PATH.finditer(node):
+            yield path, match.group(1)
+
+
+def check_contracts(
+    definition: dict[str, Any], file: str, report: Report, functions: dict[str, str], contracts: Any = None
+) -> None:
+    """Each JSONPath read in a scope under where a Lambda task mounted its result must be a key of the task's
+    contract. ``functions`` maps the substituted function ARN to its ``${...FunctionArn}`` name; ``contracts``
+    (for tests) replaces :func:`contract_of`."""
+    lookup = contracts.get if contracts is not None else contract_of
+    for scope in scopes(definition):
+        mounts: list[tuple[list[str], Any, str]] = []
+        states = scope.body.get("States") or {}
+        for name, state in states.items():
+            if not isinstance(state, dict) or state.get("Type") != "Task":
+                continue
+            function = (state.get("Parameters") or {}).get("FunctionName")
+            contract = lookup(functions.get(function, "")) if isinstance(function, str) else None
+            mount = payload_mount(state)
+            if contract is not None and mount:
+                mounts.append((mount, contract, name))
+        if not mounts:
+            continue
+        prefix = "" if scope.where == "(top level)" else f"{scope.where}/"
+        for name, state in states.items():
+            for where, read in _reads(state):
+                keys = read[1:].split(".")
+                for mount, contract, task in mounts:
+                    if keys[: len(mount)] != mount:
+                        continue
+                    problem = contract_keys(contract, keys[len(mount) :])
+                    if problem:
+                        report.error(
+                            f"{file}: {prefix}States/{name}/{where}",
+                            f"reads ${read} from {task}'s result: {problem} "
+                            "(threatfeed.pipeline.contracts; rename both or neither)",
+                        )
+
+
 # --------------------------------------------------------------------------- cfn-lint
 
 
@@ -561,6 +690,8 @@ def lint_file(path: Path, decl: MachineDecl | None, template: dict[str, Any], re
         check_scope(scope, file, report)
     check_fields(definition, file, report)
     check_errors(definition, file, report)
+    functions = {values[name]: name for name in used if name.endswith("FunctionArn")}
+    check_contracts(definition, file, report, functions)
 
 
 def _display(path: Path) -> str:

@@ -132,13 +132,13 @@ def _engine(state_in: str = "", state_out: str = "") -> Callable[[bytes], Callab
     from datetime import UTC, datetime
 
     from threatfeed.engine import EngineSettings, FeedBody, build_lists
-    from threatfeed.engine import warninglists as W
     from threatfeed.engine.domains import suffix_list
+    from threatfeed.engine.warninglist_use import for_settings
 
     # As the transform: the delivered body is the feed's whole list; the state comes back as JSON from S3.
     settings = EngineSettings(now=datetime(2026, 11, 27, tzinfo=UTC), warninglists=("default",), replace_delivered=True)
     rss, start = _peak_rss(), time.perf_counter()
-    warn = W.for_settings(settings)  # a cold start's one-off cost; a warm invocation has it cached
+    warn = for_settings(settings)  # a cold start's one-off cost; a warm invocation has it cached
     suffix_list()  # the Public Suffix List, read on the first name judged: also once per process
     _LOAD.update(seconds=time.perf_counter() - start, rss=_peak_rss() - rss, lists=len(warn.lists))
     previous = json.loads(Path(state_in).read_bytes()) if state_in else None

@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 from threatfeed.aws import client
 from threatfeed.config import load_settings, require
 from threatfeed.observability import record_transform
+from threatfeed.pipeline.contracts import TransformPayload
 from threatfeed.pipeline.items import compact_transform, fetch_results, outcome_counts
 from threatfeed.pipeline.transform import transform_run
 from threatfeed.storage import Store, transform_result_key
@@ -17,7 +18,7 @@ logger = Logger()
 
 
 @logger.inject_lambda_context(correlation_id_path="run.id")
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> TransformPayload:
     settings = load_settings()
     store = Store(client("s3"), require(settings.bucket, "THREATFEED_BUCKET"))
     # The fetch results are in S3 (the fetch Map's ResultWriter), not in the event; so is the whole result below.

@@ -12,13 +12,13 @@ This module stays free of ``requests`` and ``boto3``: the Plan function and the 
 Field rules:
 
 * ``name``: 1-64 characters of ``a-z 0-9 - _``, unique (it names S3 keys and log lines);
-* ``type``: a registered feed type (:data:`threatfeed.feeds.FEED_TYPES`);
-* ``url``: ``https://`` with a host, no ``user:password@`` and no secret-looking query parameter
-  (``key``, ``token``, …): credentials belong in the secret. The host may not be a non-public IP address
-  (private, loopback, link-local/metadata, …) nor a non-canonical numeric spelling such as ``127.1``
-  (:mod:`threatfeed.netpolicy`; names are checked when the Fetch stage resolves them). Loopback, over
-  ``http://`` or ``https://``, is accepted only where loopback feeds are allowed (the embedded AWS), and
-  never on port 9001 (the Lambda Runtime API);
+* ``type``: a registered feed type (:data:`threatfeed.feeds.registry.FEED_TYPES`);
+* ``url`` (:func:`threatfeed.urls.url_problem`): ``https://`` with a host, no ``user:password@`` and no secret-looking
+  query parameter (``key``, ``token``, …): credentials belong in the secret. The host may not be a non-public IP
+  address (private, loopback, link-local/metadata, …) nor a non-canonical numeric spelling such as ``127.1``
+  (:mod:`threatfeed.netpolicy`; names are checked when the Fetch stage resolves them). Loopback, over ``http://`` or
+  ``https://``, is accepted only where loopback feeds are allowed (the embedded AWS), and never on port 9001 (the
+  Lambda Runtime API);
 * ``format``: a format the engine parses (``auto`` sniffs);
 * ``secret``: a Secrets Manager secret id or ARN (required by some types, e.g. ``isight``);
 * ``enabled``: true or false;
@@ -35,16 +35,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from threatfeed.errors import ConfigError
-from threatfeed.netpolicy import host_problem, is_loopback_host
+from threatfeed.feeds.presets import expand
+from threatfeed.feeds.registry import FEED_TYPES, FeedEntry, FeedType
+from threatfeed.urls import redact_url, url_problem
 
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
-MAX_URL_LENGTH = 2048
 #: Largest body cap a catalogue entry may ask for: that of the stack's MaxFeedBytes (``threatfeed.config``), as
 #: lists are streamed to S3 and parsed chunk by chunk; compressed bodies still expand to 200 MB at most (the
 #: engine's decompression cap).
@@ -56,98 +55,6 @@ MAX_TIMEOUT_SECONDS = 300
 FORMATS = ("auto", "txt", "csv", "stix", "otx", "alienvault", "proofpoint", "fireeye", "misp", "tor", "json")
 
 _FIELDS = ("name", "type", "url", "format", "secret", "enabled", "options")
-_SECRET_PARAM_ENDINGS = (
-    "key",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "pwd",
-    "signature",
-    "sig",
-    "auth",
-    "credential",
-    "credentials",
-)
-
-
-@dataclass(frozen=True)
-class FeedEntry:
-    """One catalogue entry (see the module docstring for the rules each field follows)."""
-
-    name: str
-    type: str
-    url: str
-    format: str = "auto"
-    secret: str | None = None
-    enabled: bool = True
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-# ----------------------------------------------------------------------------------------------- URLs
-def is_secret_param(name: str) -> bool:
-    """Whether a query parameter name looks like it carries a credential (``apikey``, ``auth-token``…)."""
-    norm = "".join(ch for ch in name.lower() if ch.isalnum())
-    return norm.endswith(_SECRET_PARAM_ENDINGS)
-
-
-def redact_url(url: str) -> str:
-    """``url`` safe for logs and metadata: no ``user:password@``, secret-looking query values replaced."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc += f":{port}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(is_secret_param(k) for k, _ in pairs):
-            query = urlencode([(k, "REDACTED" if is_secret_param(k) else v) for k, v in pairs])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def url_problem(url: str, *, allow_http_loopback: bool) -> str | None:
-    """Why ``url`` may not be fetched, or ``None`` when it may.
-
-    ``https`` with a host is required; ``http`` only to a loopback host and only when
-    ``allow_http_loopback``. URLs with credentials in them are refused, and so are hosts that are, as
-    written, not public (:func:`threatfeed.netpolicy.host_problem`: IP literals and ``localhost``; no DNS here).
-    """
-    if not isinstance(url, str) or not url:
-        return "the URL is empty"
-    if len(url) > MAX_URL_LENGTH:
-        return f"the URL is longer than {MAX_URL_LENGTH} characters"
-    if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        return "the URL contains spaces or control characters"
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as error:
-        return f"the URL cannot be parsed ({error})"
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http"):
-        return f"the URL scheme is {scheme or 'missing'}; only https:// is allowed"
-    if not host:
-        return "the URL has no host"
-    if parts.username is not None or parts.password is not None:
-        return "the URL carries credentials (user:password@); put them in the feed's secret instead"
-    secret_params = sorted({k for k, _ in parse_qsl(parts.query, keep_blank_values=True) if is_secret_param(k)})
-    if secret_params:
-        return (
-            f"the URL has secret-looking query parameter(s) {', '.join(secret_params)}; credentials never go in "
-            "URLs: put them in the feed's secret and send them as a header"
-        )
-    refused = host_problem(host, parts.port or (443 if scheme == "https" else 80), allow_loopback=allow_http_loopback)
-    if refused is not None:
-        return f"{refused}; {refused.advice}"
-    if scheme == "http" and not is_loopback_host(host):
-        return f"http:// to {host} is not allowed; use https://"
-    return None
 
 
 # ------------------------------------------------------------------------------------------ catalogue
@@ -211,14 +118,27 @@ def _expand_preset(raw: Any) -> tuple[Any, list[str]]:
     """A ``type: preset`` entry with its preset's URL and format filled in (``threatfeed.feeds.presets``)."""
     if not isinstance(raw, dict) or raw.get("type") != "preset":
         return raw, []
-    from threatfeed.feeds.presets import expand
-
     return expand(raw)
 
 
-def _entry_problems(raw: Any, *, allow_http_loopback: bool) -> list[str]:
-    from threatfeed.feeds import FEED_TYPES
+def _format_and_secret_problems(raw: Mapping[str, Any], spec: FeedType | None, feed_type: Any) -> list[str]:
+    """The entry's format (one the engine reads, and one its feed type delivers) and its secret (one it needs)."""
+    problems: list[str] = []
+    fmt = raw.get("format", "auto")
+    if not isinstance(fmt, str) or fmt not in FORMATS:
+        problems.append(f"format {fmt!r} is not one of: {', '.join(FORMATS)}")
+    elif spec is not None and spec.formats is not None and fmt not in spec.formats:
+        problems.append(f"a {feed_type} feed's format must be one of: {', '.join(spec.formats)} (not {fmt!r})")
+    secret = raw.get("secret")
+    if secret is not None and (not isinstance(secret, str) or len(secret) > 2048):
+        problems.append("secret must be a Secrets Manager secret name or ARN (a string)")
+    elif spec is not None and spec.needs_secret and not secret:
+        keys = ", ".join(spec.secret_keys)
+        problems.append(f"a {feed_type} feed needs 'secret': a Secrets Manager secret holding JSON keys {keys}")
+    return problems
 
+
+def _entry_problems(raw: Any, *, allow_http_loopback: bool) -> list[str]:
     if not isinstance(raw, dict):
         return ["each feed must be a JSON object"]
     problems: list[str] = []
@@ -243,18 +163,8 @@ def _entry_problems(raw: Any, *, allow_http_loopback: bool) -> list[str]:
         if why:
             problems.append(f"{why} (url {redact_url(raw['url']) if isinstance(raw['url'], str) else raw['url']!r})")
 
+    problems += _format_and_secret_problems(raw, spec, feed_type)
     fmt = raw.get("format", "auto")
-    if not isinstance(fmt, str) or fmt not in FORMATS:
-        problems.append(f"format {fmt!r} is not one of: {', '.join(FORMATS)}")
-    elif spec is not None and spec.formats is not None and fmt not in spec.formats:
-        problems.append(f"a {feed_type} feed's format must be one of: {', '.join(spec.formats)} (not {fmt!r})")
-
-    secret = raw.get("secret")
-    if secret is not None and (not isinstance(secret, str) or len(secret) > 2048):
-        problems.append("secret must be a Secrets Manager secret name or ARN (a string)")
-    elif spec is not None and spec.needs_secret and not secret:
-        keys = ", ".join(spec.secret_keys)
-        problems.append(f"a {feed_type} feed needs 'secret': a Secrets Manager secret holding JSON keys {keys}")
 
     enabled = raw.get("enabled", True)
     if not isinstance(enabled, bool):
@@ -301,37 +211,55 @@ def _is_column(value: Any) -> bool:
     return (isinstance(value, str) and bool(value.strip())) or (_is_int(value) and value >= 0)
 
 
+def _is_columns(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(_is_column(c) for c in value)
+
+
+def _is_delimiter(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 1 and value not in '"\r\n'
+
+
+def _is_confidence(value: Any) -> bool:
+    return _is_int(value) and 0 <= value <= 100
+
+
+def _is_kinds(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and set(value) <= {"ipv4", "domain"}
+
+
+#: Each engine option whose value alone decides whether it is valid: its check, and what it must be.
+_OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "column": (_is_column, "a header name or a 0-based index"),
+    "columns": (_is_columns, "a non-empty list of header names or indexes"),
+    "delimiter": (_is_delimiter, "one character (tab, comma, semicolon, pipe...)"),
+    "confidence": (_is_confidence, "a whole number 0..100"),
+    "confidence_column": (_is_column, "a header name"),
+    "zero_padded": (lambda v: isinstance(v, bool), "true or false"),
+    "misp_to_ids": (lambda v: isinstance(v, bool), "true or false"),
+    "replace": (lambda v: isinstance(v, bool), "true or false"),
+    "priority": (_is_int, "a whole number"),
+    "kinds": (_is_kinds, 'a non-empty list of "ipv4" and "domain"'),
+}
+
+
 def engine_option_problems(options: Mapping[str, Any], fmt: str = "auto") -> list[str]:
     """What is wrong with the engine's options of a feed read as ``fmt`` (each a sentence)."""
+    problems = [
+        f"options.{key} must be {what}, not {options[key]!r}"
+        for key, (valid, what) in _OPTION_CHECKS.items()
+        if key in options and not valid(options[key])
+    ]
+    problems += _json_option_problems(options, fmt)
+    if fmt not in ("csv", "auto"):
+        misplaced = [key for key in _CSV_OPTIONS if key in options]
+        if misplaced:
+            problems.append(f"options.{', options.'.join(misplaced)} apply to format csv, not {fmt}")
+    return problems
+
+
+def _json_option_problems(options: Mapping[str, Any], fmt: str) -> list[str]:
+    """The JMESPath options (``records``, ``select``…): each a compiling expression, and only for JSON."""
     problems: list[str] = []
-    if "column" in options and not _is_column(options["column"]):
-        problems.append(f"options.column must be a header name or a 0-based index, not {options['column']!r}")
-    if "columns" in options:
-        columns = options["columns"]
-        if not isinstance(columns, list) or not columns or not all(_is_column(c) for c in columns):
-            problems.append(f"options.columns must be a non-empty list of header names or indexes, not {columns!r}")
-    if "delimiter" in options:
-        delimiter = options["delimiter"]
-        if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
-            problems.append(
-                f"options.delimiter must be one character (tab, comma, semicolon, pipe...), not {delimiter!r}"
-            )
-    if "confidence" in options:
-        conf = options["confidence"]
-        if not _is_int(conf) or not 0 <= conf <= 100:
-            problems.append(f"options.confidence must be a whole number 0..100, not {conf!r}")
-    for key in ("confidence_column",):
-        if key in options and not _is_column(options[key]):
-            problems.append(f"options.{key} must be a header name, not {options[key]!r}")
-    for key in ("zero_padded", "misp_to_ids", "replace"):
-        if key in options and not isinstance(options[key], bool):
-            problems.append(f"options.{key} must be true or false, not {options[key]!r}")
-    if "priority" in options and not _is_int(options["priority"]):
-        problems.append(f"options.priority must be a whole number, not {options['priority']!r}")
-    if "kinds" in options:
-        kinds = options["kinds"]
-        if not isinstance(kinds, list) or not kinds or not set(kinds) <= {"ipv4", "domain"}:
-            problems.append(f'options.kinds must be a non-empty list of "ipv4" and "domain", not {kinds!r}')
     for key in _JSON_OPTIONS:
         if key not in options:
             continue
@@ -344,17 +272,13 @@ def engine_option_problems(options: Mapping[str, Any], fmt: str = "auto") -> lis
             problems.append(f"options.{key} {expression!r} is not a JMESPath expression ({why})")
         if fmt not in ("json", "auto"):
             problems.append(f"options.{key} applies to format json, not {fmt}")
-    if fmt not in ("csv", "auto"):
-        misplaced = [key for key in _CSV_OPTIONS if key in options]
-        if misplaced:
-            problems.append(f"options.{', options.'.join(misplaced)} apply to format csv, not {fmt}")
     return problems
 
 
 def _jmespath_problem(expression: str) -> str | None:
     """Why ``expression`` does not compile as JMESPath (jmespath: in the Lambda runtime; no engine import here, the
     Plan function ships no NumPy)."""
-    import jmespath
+    import jmespath  # lazy: cold start; only a catalogue with JSON options pays for it
     from jmespath.exceptions import JMESPathError
 
     try:
@@ -398,3 +322,18 @@ def _option_problems(options: Mapping[str, Any]) -> list[str]:
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 300:
             problems.append(f"options.timeout must be seconds in (0, {MAX_TIMEOUT_SECONDS}], not {timeout!r}")
     return problems
+
+
+__all__ = [
+    "ENGINE_OPTIONS",
+    "FORMATS",
+    "LIST_OPTIONS",
+    "MAX_BODY_CAP",
+    "NAME_PATTERN",
+    "FeedEntry",
+    "engine_option_problems",
+    "parse_catalogue",
+    "parse_option",
+    "redact_url",
+    "url_problem",
+]

@@ -92,7 +92,8 @@ def find_detector(gd: Any, region: str) -> str:
             f"GuardDuty is not enabled in {region} (no detector): enable it there in the administrator "
             "account, or remove the Region from the Regions parameter"
         )
-    return ids[0]
+    detector: str = ids[0]
+    return detector
 
 
 def _iter_set_ids(gd: Any, api: SetApi, detector_id: str, region: str) -> Iterator[str]:
@@ -150,7 +151,8 @@ class GuardDutyLists:
 
     def _get(self, api: SetApi, set_id: str) -> dict[str, Any]:
         with aws_errors(f"GuardDuty in {self.region}"):
-            return getattr(self._gd, api.get)(DetectorId=self.detector_id, **{api.id_param: set_id})
+            info: dict[str, Any] = getattr(self._gd, api.get)(DetectorId=self.detector_id, **{api.id_param: set_id})
+            return info
 
     def find_by_name(self, api: SetApi, name: str) -> tuple[str, dict[str, Any]] | None:
         for set_id in _iter_set_ids(self._gd, api, self.detector_id, self.region):
@@ -160,7 +162,7 @@ class GuardDutyLists:
         return None
 
     def owns(self, info: dict[str, Any]) -> bool:
-        return info.get("Tags", {}).get(OWNER_TAG_KEY) == self.stack_name
+        return bool(info.get("Tags", {}).get(OWNER_TAG_KEY) == self.stack_name)
 
     def publish(
         self, spec: dict[str, Any], *, force: bool, run_id: str, last_published: str | None = None

@@ -44,9 +44,9 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util.retry import Retry
 
 from threatfeed import __version__, netpolicy
-from threatfeed.catalogue import redact_url, url_problem
 from threatfeed.errors import ConfigError, FeedRejected, FeedUnavailable
 from threatfeed.netpolicy import AddressRefused, IPAddress
+from threatfeed.urls import redact_url, url_problem
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +214,9 @@ class PublicOnlyAdapter(HTTPAdapter):
         if select_proxy(request.url or "", dict(proxies or {})):
             raise ProxyRefused(request.url)
         try:
-            host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
+            # requests passes True unless told otherwise; an absent value never turns certificate checks off
+            checked = True if verify is None else verify
+            host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, checked, cert)
         except ValueError as error:
             raise InvalidURL(error, request=request) from error
         manager = self.loopback_poolmanager if _loopback_allowed.get() else self.poolmanager

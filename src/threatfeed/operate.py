@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -56,7 +56,8 @@ class Clients:
     def __call__(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.region)
         if key not in self._cache:
-            self._cache[key] = self._session.client(
+            make_client: Callable[..., Any] = self._session.client  # any service: the stubs' overloads want literals
+            self._cache[key] = make_client(
                 service, region_name=key[1], endpoint_url=self.endpoint_url, config=self._config
             )
         return self._cache[key]
@@ -154,7 +155,7 @@ def follow(
                 on_event(event)
             seen = len(events)
         if described["status"] in TERMINAL:
-            return described
+            return dict(described)
         if time.monotonic() > deadline:
             raise TimeoutError(f"{arn} is still {described['status']} after {timeout:.0f} s")
         time.sleep(poll)
@@ -226,7 +227,7 @@ def status(clients: Clients, refs: StackRefs) -> list[dict[str, Any]]:
 
 
 def _iso(value: Any) -> str | None:
-    return value.isoformat() if hasattr(value, "isoformat") else value
+    return str(value.isoformat()) if hasattr(value, "isoformat") else value
 
 
 def _count_entries(s3: Any, location: str) -> int | None:
@@ -608,7 +609,7 @@ def _list_sizes(manifest: dict[str, Any]) -> dict[str, int]:
     return sizes
 
 
-def feed_contributions(manifest: dict[str, Any]) -> dict[str, int]:
+def feed_contributions(manifest: Mapping[str, Any]) -> dict[str, int]:
     """Entries each feed contributes to the run's lists (what it delivered, or what it kept from before)."""
     coverage = (manifest.get("coverage") or {}).get("feeds") or {}
     engine = (manifest.get("engine") or {}).get("feeds") or {}

@@ -383,7 +383,9 @@ def summarize(
     return Hits(since, since_days, feeds, indicators, silent, len(rows))
 
 
-def period_hits(store: Any, catalogue_feeds: Sequence[str], *, now: float, days: int = HITS_PERIOD_DAYS) -> dict:
+def period_hits(
+    store: Any, catalogue_feeds: Sequence[str], *, now: float, days: int = HITS_PERIOD_DAYS
+) -> dict[str, Any]:
     """What a run's manifest carries: findings per feed over the last ``days`` days (0 for a feed with none)."""
     hits = summarize(
         load_sightings(store.client, store.bucket, since_days=days, now=now), catalogue_feeds, since_days=days, now=now

@@ -146,7 +146,8 @@ class Store:
         if version_id:
             kwargs["VersionId"] = version_id
         with aws_errors(f"S3 bucket {self.bucket}"):
-            return self._s3.get_object(**kwargs)["Body"].read()
+            body: bytes = self._s3.get_object(**kwargs)["Body"].read()
+            return body
 
     def open_stream(self, key: str, version_id: str | None = None) -> IO[bytes]:
         """The object's body as a stream, read as it is consumed (a feed body of hundreds of megabytes is never
@@ -155,7 +156,8 @@ class Store:
         if version_id:
             kwargs["VersionId"] = version_id
         with aws_errors(f"S3 bucket {self.bucket}"):
-            return self._s3.get_object(**kwargs)["Body"]
+            stream: IO[bytes] = self._s3.get_object(**kwargs)["Body"]
+            return stream
 
     def upload(self, key: str, *, part_size: int = 8 * 1024 * 1024) -> S3Upload:
         """A streamed write of one object at ``key`` (see :class:`S3Upload`)."""

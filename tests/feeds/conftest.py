@@ -1,4 +1,5 @@
-"""Fixtures of the feed tests: a loopback feed server, a session that retries without sleeping."""
+"""Fixtures of the feed tests: a loopback feed server, a session that retries without sleeping, and one way to
+fetch a feed or build an adapter's context (shared by every adapter's tests instead of a copy in each file)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
+from feedkit import Fetcher
 
 from embedded_aws.feed_server import FeedServer
 from threatfeed.config import Settings, load_settings
@@ -38,3 +40,8 @@ def settings() -> Settings:
 @pytest.fixture
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def fetcher(session: requests.Session, settings: Settings, now: datetime) -> Fetcher:
+    return Fetcher(session, settings, now)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import formatdate, parsedate_to_datetime
 
 import pytest
+from feedkit import Fetcher
 
 from embedded_aws.feed_server import FeedServer
 from threatfeed.catalogue import FeedEntry
@@ -126,13 +127,7 @@ def test_wrong_keys_are_rejected_naming_the_secret_not_the_keys(server, session,
 def test_a_skewed_clock_is_refused_by_the_endpoint(server, session, settings, now) -> None:
     with pytest.raises(FeedRejected, match="401"):
         fetch(
-            entry(server),
-            now=now,
-            days_requested=7,
-            secret=ISIGHT_SECRET,
-            settings=settings,
-            session=session,
-            clock=lambda: now.timestamp() - 3600,
+            entry(server), Fetcher(session, settings, now).context(ISIGHT_SECRET, clock=lambda: now.timestamp() - 3600)
         )
 
 

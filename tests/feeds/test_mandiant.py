@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from feedkit import Fetcher, api_entry
 
 from embedded_aws.feed_server import ApiRequest, FeedServer
 from threatfeed.catalogue import FeedEntry
 from threatfeed.engine import EngineSettings, FeedBody, build_lists
 from threatfeed.errors import ConfigError, FeedRejected, FeedUnavailable
-from threatfeed.feeds import fetch_feed
 from threatfeed.feeds import mandiant as adapter
 from threatfeed.feeds.api import BACKOFF_BASE, RATE_LIMIT_RETRIES
 
@@ -99,13 +99,11 @@ class FakeMandiant:
 
 
 def entry(server: FeedServer, **options: Any) -> FeedEntry:
-    return FeedEntry("mandiant", "mandiant", server.url(""), format="stix", secret="tf/mandiant", options=dict(options))
+    return api_entry(server, "mandiant", "stix", **options)
 
 
 def fetch(server, session, settings, now, secret=SECRET, **options):
-    return fetch_feed(
-        entry(server, **options), now=now, days_requested=7, secret=secret, settings=settings, session=session
-    )
+    return Fetcher(session, settings, now)(entry(server, **options), secret)
 
 
 def objects(body: bytes) -> list[dict[str, Any]]:
@@ -278,9 +276,7 @@ def test_429_waits_for_retry_after_then_succeeds(server, session, settings, now)
     server.set_route("/v4/indicator", 429, b'{"error": "rate limited"}', {"Retry-After": "7"}, times=3)
     waits: list[float] = []
 
-    fetched = adapter.fetch(
-        entry(server), now=now, days_requested=7, secret=SECRET, settings=settings, session=session, sleep=waits.append
-    )
+    fetched = adapter.fetch(entry(server), Fetcher(session, settings, now).context(SECRET, sleep=waits.append))
 
     assert waits == [7.0] and len(objects(fetched.body)) == 1
 
@@ -290,9 +286,7 @@ def test_429_without_retry_after_backs_off_exponentially(server, session, settin
     server.set_route("/v4/indicator", 429, b"slow down", times=2)
     waits: list[float] = []
 
-    adapter.fetch(
-        entry(server), now=now, days_requested=7, secret=SECRET, settings=settings, session=session, sleep=waits.append
-    )
+    adapter.fetch(entry(server), Fetcher(session, settings, now).context(SECRET, sleep=waits.append))
 
     assert waits == [BACKOFF_BASE, BACKOFF_BASE * 2]
 
@@ -303,15 +297,7 @@ def test_a_429_that_lasts_is_unavailable_for_the_state_machine_to_retry(server, 
     waits: list[float] = []
 
     with pytest.raises(FeedUnavailable, match="429"):
-        adapter.fetch(
-            entry(server),
-            now=now,
-            days_requested=7,
-            secret=SECRET,
-            settings=settings,
-            session=session,
-            sleep=waits.append,
-        )
+        adapter.fetch(entry(server), Fetcher(session, settings, now).context(SECRET, sleep=waits.append))
     assert len(waits) == RATE_LIMIT_RETRIES
 
 

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from feedkit import Fetcher, api_entry
 
 from embedded_aws.fake_apis import MISP_SEARCH_PATH as SEARCH
 from embedded_aws.fake_apis import FakeMisp
@@ -15,7 +16,6 @@ from embedded_aws.feed_server import FeedServer
 from threatfeed.catalogue import FeedEntry
 from threatfeed.engine import EngineSettings, FeedBody, build_lists
 from threatfeed.errors import ConfigError, FeedRejected, FeedUnavailable
-from threatfeed.feeds import fetch_feed
 from threatfeed.feeds import misp as adapter
 from threatfeed.feeds.api import BACKOFF_BASE
 
@@ -47,14 +47,11 @@ def attribute(kind: str, value: str, to_ids: bool = True, event: int = 7) -> dic
 
 
 def entry(server: FeedServer, **options: Any) -> FeedEntry:
-    return FeedEntry("misp", "misp", server.url(""), format="misp", secret="tf/misp", options=dict(options))
+    return api_entry(server, "misp", "misp", **options)
 
 
 def fetch(server, session, settings, now, secret=None, **options):
-    secret = {"key": KEY} if secret is None else secret
-    return fetch_feed(
-        entry(server, **options), now=now, days_requested=7, secret=secret, settings=settings, session=session
-    )
+    return Fetcher(session, settings, now)(entry(server, **options), {"key": KEY} if secret is None else secret)
 
 
 def values(body: bytes) -> list[str]:
@@ -215,15 +212,7 @@ def test_429_waits_for_retry_after_then_succeeds(server, session, settings, now)
     server.set_route(SEARCH, 429, b'{"message": "Too many requests"}', {"Retry-After": "5"}, times=1)
     waits: list[float] = []
 
-    fetched = adapter.fetch(
-        entry(server),
-        now=now,
-        days_requested=7,
-        secret={"key": KEY},
-        settings=settings,
-        session=session,
-        sleep=waits.append,
-    )
+    fetched = adapter.fetch(entry(server), Fetcher(session, settings, now).context({"key": KEY}, sleep=waits.append))
 
     assert waits == [5.0] and len(values(fetched.body)) == 5  # the session never retries a POST: the adapter does
 
@@ -233,15 +222,7 @@ def test_a_503_on_the_post_is_retried_by_the_adapter(server, session, settings, 
     server.set_route(SEARCH, 503, b"busy", times=1)
     waits: list[float] = []
 
-    adapter.fetch(
-        entry(server),
-        now=now,
-        days_requested=7,
-        secret={"key": KEY},
-        settings=settings,
-        session=session,
-        sleep=waits.append,
-    )
+    adapter.fetch(entry(server), Fetcher(session, settings, now).context({"key": KEY}, sleep=waits.append))
 
     assert waits == [BACKOFF_BASE]
 
@@ -250,15 +231,7 @@ def test_a_lasting_429_is_unavailable(server, session, settings, now) -> None:
     server.set_route(SEARCH, 429, b"{}", {"Retry-After": "1"})
 
     with pytest.raises(FeedUnavailable, match="429"):
-        adapter.fetch(
-            entry(server),
-            now=now,
-            days_requested=7,
-            secret={"key": KEY},
-            settings=settings,
-            session=session,
-            sleep=lambda s: None,
-        )
+        adapter.fetch(entry(server), Fetcher(session, settings, now).context({"key": KEY}, sleep=lambda s: None))
 
 
 def test_more_pages_than_max_pages_is_rejected(server, session, settings, now) -> None:

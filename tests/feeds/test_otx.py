@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from feedkit import Fetcher, api_entry
 
 from embedded_aws.feed_server import ApiRequest, FeedServer
 from threatfeed.catalogue import FeedEntry
@@ -71,14 +72,11 @@ class FakeOtx:
 
 
 def entry(server: FeedServer, **options: Any) -> FeedEntry:
-    return FeedEntry("otx", "otx", server.url(""), format="otx", secret="tf/otx", options=dict(options))
+    return api_entry(server, "otx", "otx", **options)
 
 
 def fetch(server, session, settings, now, secret=None, **options):
-    secret = {"api_key": KEY} if secret is None else secret
-    return fetch_feed(
-        entry(server, **options), now=now, days_requested=7, secret=secret, settings=settings, session=session
-    )
+    return Fetcher(session, settings, now)(entry(server, **options), {"api_key": KEY} if secret is None else secret)
 
 
 def rows(body: bytes) -> list[str]:
@@ -218,15 +216,8 @@ def test_429_waits_then_succeeds(server, session, settings, now) -> None:
     server.set_route(PATH, 429, b'{"detail": "Request was throttled."}', times=1)
     waits: list[float] = []
 
-    fetched = adapter.fetch(
-        entry(server),
-        now=now,
-        days_requested=7,
-        secret={"api_key": KEY},
-        settings=settings,
-        session=session,
-        sleep=waits.append,
-    )
+    context = Fetcher(session, settings, now).context({"api_key": KEY}, sleep=waits.append)
+    fetched = adapter.fetch(entry(server), context)
 
     assert len(waits) == 1 and fetched.status == 200
 

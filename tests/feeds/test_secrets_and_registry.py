@@ -86,8 +86,8 @@ def test_fetch_feed_dispatches_by_type(monkeypatch, settings) -> None:
 
     seen = {}
 
-    def fake_fetch(entry, **kw):
-        seen.update(kw)
+    def fake_fetch(entry, context):
+        seen.update(vars(context))
         return FetchedFeed(entry.name, 200, b"45.9.148.114\n", "text/plain", entry.url)
 
     monkeypatch.setattr(http_list, "fetch", fake_fetch)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from feedkit import Fetcher
 
 from embedded_aws.fake_apis import HVI_COLLECTION as COLLECTION
 from embedded_aws.fake_apis import TAXII_API_ROOT as API
@@ -19,7 +20,7 @@ from embedded_aws.feed_server import FeedServer
 from threatfeed.catalogue import FeedEntry
 from threatfeed.engine import EngineSettings, FeedBody, build_lists
 from threatfeed.errors import ConfigError, FeedRejected, FeedUnavailable
-from threatfeed.feeds import FetchedFeed, fetch_feed
+from threatfeed.feeds import FetchedFeed
 from threatfeed.feeds import taxii as adapter
 from threatfeed.feeds.api import rfc3339
 
@@ -51,7 +52,7 @@ def entry(server: FeedServer, url_path: str = API + "/", secret: str | None = No
 
 def fetch(server, session, settings, now, secret=None, feed=None, **options) -> FetchedFeed:
     feed = feed or entry(server, secret="tf/taxii" if secret else None, **options)
-    return fetch_feed(feed, now=now, days_requested=7, secret=secret, settings=settings, session=session)
+    return Fetcher(session, settings, now)(feed, secret)
 
 
 def patterns(body: bytes) -> list[str]:
@@ -251,9 +252,7 @@ def test_429_waits_then_succeeds(server, session, settings, now) -> None:
     server.set_route(f"{API}/collections/{COLLECTION}/objects/", 429, b"{}", {"Retry-After": "3"}, times=3)
     waits: list[float] = []
 
-    fetched = adapter.fetch(
-        entry(server), now=now, days_requested=7, secret=None, settings=settings, session=session, sleep=waits.append
-    )
+    fetched = adapter.fetch(entry(server), Fetcher(session, settings, now).context(None, sleep=waits.append))
 
     assert waits == [3.0] and fetched.status == 200
 

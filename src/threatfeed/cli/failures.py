@@ -59,8 +59,6 @@ class CliError(Exception):
 
 def explain(error: BaseException) -> tuple[str, int]:
     """The message (without the ``threatfeed:`` prefix) and exit code for ``error``."""
-    from botocore import exceptions as bx
-
     where = WHERE.describe()
     on = f" ({where})" if where else ""
     if isinstance(error, CliError):
@@ -69,6 +67,20 @@ def explain(error: BaseException) -> tuple[str, int]:
         if WHERE.stack:
             return f"interrupted; a run already started goes on{on} (see `threatfeed history`)", 1
         return "interrupted", 1
+    explained = _sdk_error(error, on) or _local_error(error)
+    if explained is not None:
+        return explained
+    return (
+        f"unexpected error {type(error).__name__}{on}: {_one_line(str(error))}\n"
+        "  run again with --debug for the traceback, and report it",
+        1,
+    )
+
+
+def _sdk_error(error: BaseException, on: str) -> tuple[str, int] | None:
+    """What the AWS SDK refused or could not do: credentials, profile, SSO, Region, network, the request."""
+    from botocore import exceptions as bx
+
     if isinstance(error, bx.NoCredentialsError | bx.PartialCredentialsError):
         return (
             f"no AWS credentials{on}: set AWS_PROFILE (or pass --profile) or run `aws configure`;\n  {SERVE_HINT}",
@@ -88,21 +100,31 @@ def explain(error: BaseException) -> tuple[str, int]:
         error,
         bx.EndpointConnectionError | bx.ConnectTimeoutError | bx.ReadTimeoutError | bx.ConnectionClosedError,
     ):
-        url = getattr(error, "kwargs", {}).get("endpoint_url") or WHERE.endpoint_url or "AWS"
-        if WHERE.endpoint_url:
-            stack = f" for stack {WHERE.stack!r}" if WHERE.stack else ""
-            return (
-                f"cannot reach {WHERE.endpoint_url}{stack}: nothing answers there. Is `threatfeed local serve` "
-                "running? It prints the --endpoint-url to use.",
-                2,
-            )
-        return f"cannot reach {url}{on}: check --region and your network (proxy, VPN)", 2
+        return _unreachable(error, on)
     if isinstance(error, bx.ParamValidationError):
         return f"a request was refused before it was sent{on}: {_one_line(str(error))}", 2
     if isinstance(error, bx.ClientError):
         return _client_error(error, on)
     if isinstance(error, bx.BotoCoreError):
         return f"AWS SDK error{on}: {_one_line(str(error))}", 2
+    return None
+
+
+def _unreachable(error: BaseException, on: str) -> tuple[str, int]:
+    """Nothing answered: a local endpoint (say how to start it) or AWS (say what to check)."""
+    if WHERE.endpoint_url:
+        stack = f" for stack {WHERE.stack!r}" if WHERE.stack else ""
+        return (
+            f"cannot reach {WHERE.endpoint_url}{stack}: nothing answers there. Is `threatfeed local serve` "
+            "running? It prints the --endpoint-url to use.",
+            2,
+        )
+    url = getattr(error, "kwargs", {}).get("endpoint_url") or "AWS"
+    return f"cannot reach {url}{on}: check --region and your network (proxy, VPN)", 2
+
+
+def _local_error(error: BaseException) -> tuple[str, int] | None:
+    """threatfeed's own errors and this computer's: configuration, a file, a port, a wait."""
     from threatfeed.errors import ConfigError, ThreatfeedError
 
     if isinstance(error, ConfigError):
@@ -117,11 +139,7 @@ def explain(error: BaseException) -> tuple[str, int]:
         return f"cannot read {error.filename}: {error.strerror}", 2
     if isinstance(error, OSError) and error.errno == 98:  # EADDRINUSE
         return f"{error.strerror}: another `threatfeed local serve` may be running; pass --port 0 or another port", 2
-    return (
-        f"unexpected error {type(error).__name__}{on}: {_one_line(str(error))}\n"
-        "  run again with --debug for the traceback, and report it",
-        1,
-    )
+    return None
 
 
 _CREDENTIAL_CODES = {

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from threatfeed import operate
 from threatfeed.cli.failures import CliError
+from threatfeed.cli.tables import table
 
 VERBS = ("show", "list", "export", "validate", "import", "add", "remove", "enable", "disable", "history", "restore")
 EDIT_ATTEMPTS = 3
@@ -195,24 +196,21 @@ def _find(document: dict[str, Any], name: str, stack: str) -> dict[str, Any]:
 
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs: the value as JSON when it is JSON (``3``, ``true``, ``["a"]``), else as text. The
-    engine's options are read as ``threatfeed parse --option`` reads them (``threatfeed.catalogue.parse_option``,
-    where present: e.g. a comma-separated list); the adapters' (``collection``, ``days_requested``…) as above."""
-    try:
-        from threatfeed.catalogue import parse_option
-    except ImportError:  # a catalogue module without engine options
-        parse_option = None
+    engine's options are read as ``threatfeed parse --option`` reads them (``threatfeed.catalogue.parse_option``:
+    e.g. a comma-separated list); the adapters' (``collection``, ``days_requested``…) as above."""
+    from threatfeed.catalogue import parse_option
+
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             raise CliError(f"--option {pair!r}: write KEY=VALUE, e.g. --option column=indicator")
-        if parse_option is not None:
-            try:
-                options.update([parse_option(pair)])
-                continue
-            except ValueError:
-                pass  # not an engine option: the adapter's
+        try:
+            options.update([parse_option(pair)])
+            continue
+        except ValueError:
+            pass  # not an engine option: the adapter's
         try:
             options[key] = json.loads(value)
         except ValueError:
@@ -317,8 +315,6 @@ def _show(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
     if args.json:
         print(json.dumps(rows, default=str), file=out)
         return 0
-    from threatfeed.cli.ops import table
-
     columns = ["name", "type", "format", "enabled", "last_outcome", "accepted", "rejected", "hits", "last_run"]
     table(rows, columns, out)
     return 0
@@ -462,8 +458,6 @@ def _history(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
     if args.json:
         print(json.dumps(rows, default=str), file=out)
         return 0
-    from threatfeed.cli.ops import table
-
     table(rows, ["version", "at", "current", "feeds", "enabled", "change"], out)
     return 0
 

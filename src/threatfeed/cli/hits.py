@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from threatfeed.cli.failures import CliError
+from threatfeed.cli.tables import table
 from threatfeed.sightings import HITS_PERIOD_DAYS, Hits, load_sightings, summarize
 
 
@@ -51,8 +52,6 @@ def collect(clients: Any, refs: Any, *, since: int, feed: str | None, now: float
 
 
 def print_hits(hits: Hits, out: TextIO) -> None:
-    from threatfeed.cli.ops import table
-
     print(
         f"GuardDuty findings from this stack's lists since {hits.since} ({hits.days} days): {hits.findings}", file=out
     )

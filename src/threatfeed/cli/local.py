@@ -343,7 +343,8 @@ def post_finding(endpoint_url: str, region: str, indicator: str) -> dict[str, An
         method="POST", url=url, data=json.dumps({"indicator": indicator}), headers={"Content-Type": "application/json"}
     )
     SigV4Auth(Credentials("testing", "testing"), "guardduty", region).add_auth(request)
-    prepared = urllib.request.Request(url, data=request.body, headers=dict(request.headers), method="POST")
+    signed = request.body.encode() if isinstance(request.body, str) else request.body
+    prepared = urllib.request.Request(url, data=signed, headers=dict(request.headers), method="POST")
     try:
         with urllib.request.urlopen(prepared, timeout=120) as answer:
             return dict(json.loads(answer.read()))
@@ -383,7 +384,7 @@ def finding_command(args: argparse.Namespace) -> int:
         outcome = (delivery.get("result") or {}).get("outcome") if delivery.get("outcome") == "ok" else None
         if not args.json:
             what = f"sighting {outcome}" if outcome else f"{delivery.get('outcome')}: {delivery.get('error')}"
-            feeds = (delivery.get("result") or {}).get("feeds")
+            feeds = (delivery.get("result") or {}).get("feeds") or []
             print(
                 f"  → rule {delivery.get('rule')} → {delivery.get('function')}: {what}"
                 + (f" (feeds: {', '.join(feeds) or 'none'})" if outcome else ""),

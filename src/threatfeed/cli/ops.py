@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from threatfeed import operate
 from threatfeed.cli.failures import CliError
+from threatfeed.cli.tables import cell, print_rows
 
 
 def _default_stack_name() -> str:
@@ -94,33 +95,6 @@ def _connect(args: argparse.Namespace) -> tuple[operate.Clients, operate.StackRe
     clients = operate.Clients(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url)
     WHERE.region = clients.region
     return clients, operate.find_stack(clients, WHERE.stack)
-
-
-def table(rows: list[dict[str, Any]], columns: list[str], out: TextIO) -> None:
-    if not rows:
-        print("(none)", file=out)
-        return
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)), file=out)
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=out)
-
-
-def _rows(args: argparse.Namespace, rows: list[dict[str, Any]], columns: list[str], out: TextIO) -> None:
-    """``--json``: the rows as one JSON array; otherwise a table of ``columns``."""
-    if args.json:
-        print(json.dumps(rows, default=str), file=out)
-    else:
-        table(rows, columns, out)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, dict):
-        return " ".join(f"{k}:{_cell(v)}" for k, v in value.items())
-    return str(value)
 
 
 def _guarded(func: Any) -> Any:
@@ -214,7 +188,7 @@ def _print_run(row: dict[str, Any], out: TextIO) -> None:
             file=out,
         )
     for name, feed in row["feeds"].items():
-        print(f"  feed {name}: {_cell(feed)}", file=out)
+        print(f"  feed {name}: {cell(feed)}", file=out)
     if row.get("feeds_omitted"):
         print(f"  {row['feeds_omitted']} more feeds (only failed ones shown) in {row.get('details')}", file=out)
     for region, outcome in row["regions"].items():
@@ -231,7 +205,7 @@ def history_command(args: argparse.Namespace, out: TextIO) -> int:
     if args.n < 1:
         raise CliError(f"-n {args.n}: give how many runs to show, 1 or more")
     clients, refs = _connect(args)
-    _rows(
+    print_rows(
         args, operate.history(clients, refs, args.n), ["name", "start", "duration_s", "status", "feeds", "regions"], out
     )
     return 0
@@ -241,7 +215,7 @@ def history_command(args: argparse.Namespace, out: TextIO) -> int:
 def status_command(args: argparse.Namespace, out: TextIO) -> int:
     clients, refs = _connect(args)
     rows = operate.status(clients, refs)
-    _rows(args, rows, ["region", "name", "id", "type", "status", "entries", "updated", "location"], out)
+    print_rows(args, rows, ["region", "name", "id", "type", "status", "entries", "updated", "location"], out)
     return 1 if any(r.get("status") == "ERROR" or r.get("error") for r in rows) else 0
 
 

@@ -23,6 +23,7 @@ from threatfeed.engine.packing import pack
 from threatfeed.engine.parse import ParsedFeed, parse_body, policy_for
 from threatfeed.engine.reasons import is_correction
 from threatfeed.engine.state import FeedState, advance, age, dump, load
+from threatfeed.engine.warninglist_use import for_settings, scrub_states
 from threatfeed.errors import FeedRejected
 
 
@@ -34,13 +35,13 @@ def build_lists(
 ) -> EngineResult:
     """Parse, merge, age and pack. Equal input gives byte-equal lists (and equal state)."""
     policy = policy_for(settings)
-    warn = W.for_settings(settings)
+    warn = for_settings(settings)
     if warn.lists:
         policy = with_fields(policy, warn=warn)
     now = int(settings.now.timestamp())
     cutoff = now - settings.days_requested * 86400
     name_cutoff = now - settings.domain_days * 86400
-    old = W.scrub_states(load(previous_state), warn)
+    old = scrub_states(load(previous_state), warn)
     stats: dict[str, FeedStats] = {}
     parsed: dict[str, ParsedFeed] = {}
     seen_at: dict[str, int] = {}

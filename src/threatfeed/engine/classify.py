@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
 from operator import and_, ge, is_, lshift, not_, or_, sub
 from socket import AF_INET6, inet_aton, inet_pton
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -411,7 +411,8 @@ class Collector:
                 for k, label in zip(at.tolist(), warn.labels(first[at]), strict=True):
                     if accept[k]:
                         accept[k] = False
-                        events.setdefault(R.WARNINGLIST_PREFIX + label, []).append(positions[k])
+                        # inside a listed range: never an unlabelled piece
+                        events.setdefault(R.WARNINGLIST_PREFIX + cast(str, label), []).append(positions[k])
         if True in flagged:
             judge = p.judge
             for k in compress(range(len(flagged)), flagged):
@@ -508,112 +509,113 @@ class Collector:
         if kind == "reject":
             if a == R.IPV6_NOT_SUPPORTED:
                 self.ipv6 += 1
-            self.reject(line, text, a)  # type: ignore[arg-type]
+            self.reject(line, text, cast(str, a))  # a rejection verdict carries its reason
             return False
         if kind not in self.kinds:
             self.reject(line, text, R.KIND_FILTERED)
             return False
         notes.extend(more)
+        conf = self.confidence if confidence is None else confidence
         if kind == "ipv4":
-            start, end = a, b  # type: ignore[assignment]
-            rejection, carved = self.policy.judge(start, end)
-            if rejection is not None:
-                self.reject(line, text, rejection)
-                return False
-            notes.extend(carved)
-            if retract:
-                self.revoked_keys.append((start << 32) | end)
-                self.reject(line, text, retract)
-                return False
-            conf = self.confidence if confidence is None else confidence
-            self.keys.setdefault(conf, []).append((start << 32) | end)
-            self.ipv4 += 1
+            # an ipv4 verdict carries the interval's first and last address
+            accepted = self._add_ipv4(line, text, cast(int, a), b, conf, retract, notes)
         else:
-            name: str = a  # type: ignore[assignment]
-            rejection = self.policy.judge_domain(name) or self.policy.warn_name(name)
-            if rejection is not None:
-                self.reject(line, text, rejection)
-                return False
-            if retract:
-                self.revoked_domains.add(name)
-                self.reject(line, text, retract)
-                return False
-            conf = self.confidence if confidence is None else confidence
-            names = [name]
-            if R.SUBDOMAINS in notes and not name.startswith("*."):  # ".name": the name and its subdomains
-                wildcard = "*." + name
-                refused = self.policy.judge_domain(wildcard) or self.policy.warn_name(wildcard)
-                if refused is None:
-                    names.append(wildcard)
-                else:  # the name alone is listed; why its subdomains are not is said
-                    notes.remove(R.SUBDOMAINS)
-                    self.tally.count(refused, line, text)
-            for listed in names:
-                if self.domains.get(listed, -1) < conf:
-                    self.domains[listed] = conf
-            self.n_domains += len(names)
+            accepted = self._add_domain(line, text, cast(str, a), conf, retract, notes)
+        if not accepted:
+            return False
         self.accepted += 1
         for note in notes:
             self.tally.count(note, line, text)
+        return True
+
+    def _add_ipv4(
+        self, line: int, text: str, start: int, end: int, conf: int, retract: str | None, notes: list[str]
+    ) -> bool:
+        rejection, carved = self.policy.judge(start, end)
+        if rejection is not None:
+            self.reject(line, text, rejection)
+            return False
+        notes.extend(carved)
+        if retract:
+            self.revoked_keys.append((start << 32) | end)
+            self.reject(line, text, retract)
+            return False
+        self.keys.setdefault(conf, []).append((start << 32) | end)
+        self.ipv4 += 1
+        return True
+
+    def _add_domain(self, line: int, text: str, name: str, conf: int, retract: str | None, notes: list[str]) -> bool:
+        rejection = self.policy.judge_domain(name) or self.policy.warn_name(name)
+        if rejection is not None:
+            self.reject(line, text, rejection)
+            return False
+        if retract:
+            self.revoked_domains.add(name)
+            self.reject(line, text, retract)
+            return False
+        names = [name]
+        if R.SUBDOMAINS in notes and not name.startswith("*."):  # ".name": the name and its subdomains
+            wildcard = "*." + name
+            refused = self.policy.judge_domain(wildcard) or self.policy.warn_name(wildcard)
+            if refused is None:
+                names.append(wildcard)
+            else:  # the name alone is listed; why its subdomains are not is said
+                notes.remove(R.SUBDOMAINS)
+                self.tally.count(refused, line, text)
+        for listed in names:
+            if self.domains.get(listed, -1) < conf:
+                self.domains[listed] = conf
+        self.n_domains += len(names)
         return True
 
     def _classify(self, v: str) -> _Verdict:
         if _PLAIN_WORD(v):  # no dot, colon, slash or bracket: cannot be an address, a name or a URL
             return "reject", plain_reason(v), 0, ()
         if v[0] in ".|@":  # zone and blocklist notations: ".name", "||name^", "@@||name^"
-            zoned = zone_notation(v)
+            zoned = self._zoned(v)
             if zoned is not None:
-                rest, shape = zoned
-                if shape != R.SUBDOMAINS:
-                    return "reject", shape, 0, ()
-                verdict = self._classify(rest)
-                if verdict[0] == "domain":
-                    return "domain", verdict[1], 0, (*verdict[3], R.SUBDOMAINS)
-                return verdict
+                return zoned
         if v.count(":") >= 2 and "://" not in v and "[.]" not in v:
             return ipv6_verdict(v)
         notes: list[str] = []
         for _ in range(4):  # at most: refang, reduce URL, strip port: then it must be final
-            if LOOSE_QUAD.fullmatch(v):
-                addr, reason = judge_quad(self._unpadded(v, notes))
-                if reason:
-                    return "reject", reason, 0, ()
-                return "ipv4", addr, addr, tuple(notes)  # type: ignore[return-value]
-            if "/" in v and (m := LOOSE_CIDR.fullmatch(v)):
-                return _cidr(self._unpadded(m.group(1), notes), m.group(2), notes)
-            if "-" in v and (m := LOOSE_RANGE.fullmatch(v)):
-                first, last = self._unpadded(m.group(1), notes), self._unpadded(m.group(2), notes)
-                return range_verdict(first, last, notes)
-            if looks_defanged(v):
-                fixed = refang(v)
-                if fixed != v:
-                    notes.append(R.DEFANGED)
-                    v = fixed.strip()
-                    continue
-            if v.count(":") >= 2 and "://" not in v:
-                return ipv6_verdict(v)
-            if "@" in v and _EMAIL(v):
-                return "reject", R.EMAIL_ADDRESS, 0, ()
-            if looks_like_url(v):
-                host = host_of(v)
-                if host and host != v:
-                    if R.URL_HOST not in notes:
-                        notes.append(R.URL_HOST)
-                    v = host
-                    continue
-                if host is None:
-                    return "reject", R.URL_PATH if v[0] == "/" else R.UNRECOGNIZED, 0, ()
-            break
-        if ":" in v:
-            return ipv6_verdict(v)
-        if DIGITS_AND_DOTS.fullmatch(v):
-            return "reject", R.INVALID_IPV4, 0, ()
-        name, reason, used_idna = D.normalize(v)
-        if name is None:
-            return "reject", reason, 0, ()  # type: ignore[return-value]
-        if used_idna:
-            notes.append(R.IDNA)
-        return "domain", name, 0, tuple(notes)
+            verdict = self._address_verdict(v, notes)
+            if verdict is not None:
+                return verdict
+            step = _unwrap(v, notes)
+            if step is None:
+                break
+            if isinstance(step, tuple):
+                return step
+            v = step
+        return _name_verdict(v, notes)
+
+    def _zoned(self, v: str) -> _Verdict | None:
+        """A zone or blocklist notation's verdict (``.name``: the name and its subdomains), None if not one."""
+        zoned = zone_notation(v)
+        if zoned is None:
+            return None
+        rest, shape = zoned
+        if shape != R.SUBDOMAINS:
+            return "reject", shape, 0, ()
+        verdict = self._classify(rest)
+        if verdict[0] == "domain":
+            return "domain", verdict[1], 0, (*verdict[3], R.SUBDOMAINS)
+        return verdict
+
+    def _address_verdict(self, v: str, notes: list[str]) -> _Verdict | None:
+        """The verdict on a dotted quad, CIDR or range (None: ``v`` is none of them)."""
+        if LOOSE_QUAD.fullmatch(v):
+            addr, reason = judge_quad(self._unpadded(v, notes))
+            if reason:
+                return "reject", reason, 0, ()
+            return "ipv4", addr, cast(int, addr), tuple(notes)
+        if "/" in v and (m := LOOSE_CIDR.fullmatch(v)):
+            return _cidr(self._unpadded(m.group(1), notes), m.group(2), notes)
+        if "-" in v and (m := LOOSE_RANGE.fullmatch(v)):
+            first, last = self._unpadded(m.group(1), notes), self._unpadded(m.group(2), notes)
+            return range_verdict(first, last, notes)
+        return None
 
     def _unpadded(self, quad: str, notes: list[str]) -> str:
         """``quad`` (a loose dotted quad) read as decimal when the feed declares zero-padded octets."""
@@ -684,7 +686,7 @@ def _cidr(ip_text: str, prefix_text: str, notes: list[str]) -> _Verdict:
     if prefix is None:
         return "reject", R.INVALID_PREFIX, 0, ()
     size = 1 << (32 - prefix)
-    network = addr & ~(size - 1) & MASK32  # type: ignore[operator]
+    network = cast(int, addr) & ~(size - 1) & MASK32  # no reason: judge_quad gave the address
     if network != addr:
         notes.append(R.HOST_BITS_SET)
     return "ipv4", network, network + size - 1, tuple(notes)
@@ -698,9 +700,47 @@ def range_verdict(first: str, last: str, notes: list[str]) -> _Verdict:
     end, reason = judge_quad(last)
     if reason:
         return "reject", reason, 0, ()
-    if start > end:  # type: ignore[operator]
+    first_address, last_address = cast(int, start), cast(int, end)  # no reason: judge_quad gave both addresses
+    if first_address > last_address:
         return "reject", R.INVALID_RANGE, 0, ()
-    return "ipv4", start, end, tuple(notes)  # type: ignore[return-value]
+    return "ipv4", first_address, last_address, tuple(notes)
+
+
+def _unwrap(v: str, notes: list[str]) -> str | _Verdict | None:
+    """One step towards the indicator inside ``v``: the refanged or URL-reduced value (noted), a verdict when
+    ``v`` can only be rejected or is IPv6, or None when ``v`` is as reduced as it gets."""
+    if looks_defanged(v):
+        fixed = refang(v)
+        if fixed != v:
+            notes.append(R.DEFANGED)
+            return fixed.strip()
+    if v.count(":") >= 2 and "://" not in v:
+        return ipv6_verdict(v)
+    if "@" in v and _EMAIL(v):
+        return "reject", R.EMAIL_ADDRESS, 0, ()
+    if looks_like_url(v):
+        host = host_of(v)
+        if host and host != v:
+            if R.URL_HOST not in notes:
+                notes.append(R.URL_HOST)
+            return host
+        if host is None:
+            return "reject", R.URL_PATH if v[0] == "/" else R.UNRECOGNIZED, 0, ()
+    return None
+
+
+def _name_verdict(v: str, notes: list[str]) -> _Verdict:
+    """The verdict on a value that is neither an address nor a wrapper: a domain name, or why not."""
+    if ":" in v:
+        return ipv6_verdict(v)
+    if DIGITS_AND_DOTS.fullmatch(v):
+        return "reject", R.INVALID_IPV4, 0, ()
+    name, reason, used_idna = D.normalize(v)
+    if name is None:
+        return "reject", reason, 0, ()
+    if used_idna:
+        notes.append(R.IDNA)
+    return "domain", name, 0, tuple(notes)
 
 
 def ipv6_verdict(v: str) -> _Verdict:

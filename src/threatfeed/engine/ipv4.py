@@ -84,7 +84,8 @@ def block_texts(networks: np.ndarray, prefixes: np.ndarray) -> list[str]:
     rows[:, 15:18] = _SUFFIX_BYTES[prefixes]
     rows[:, 18] = ord("\n")
     flat = rows.ravel()
-    return flat[flat != 0].tobytes().decode("ascii").split("\n")[:-1]
+    text: str = flat[flat != 0].tobytes().decode("ascii")
+    return text.split("\n")[:-1]
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,8 @@ def scan_address_lines(data: bytes) -> AddressLines:
         digit0, digit1, digit2 = (c - np.uint8(48) < 10 for c in (c0, c1, c2))
         ok &= digit0 & (digit1 | (width < 2)) & (digit2 | (width < 3))
         ok &= (width >= 1) & (width <= widest) & ((width == 1) | (d0 != 0))
-        return np.where(width == 1, d0, np.where(width == 2, d0 * 10 + d1, d0 * 100 + d1 * 10 + d2))
+        values: np.ndarray = np.where(width == 1, d0, np.where(width == 2, d0 * 10 + d1, d0 * 100 + d1 * 10 + d2))
+        return values
 
     def parse(separators: int) -> tuple[np.ndarray, ...]:
         lines = np.flatnonzero(count == separators)

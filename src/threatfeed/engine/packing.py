@@ -105,8 +105,10 @@ def tiers_of(feeds: Mapping[str, FeedState], settings: EngineSettings | None = N
                 groups: dict[int, list[str] | None] = {1: None}
                 if name_counts:
                     groups = {}
-                    for n in row.domains:
-                        groups.setdefault(name_counts[n], []).append(n)  # type: ignore[union-attr]
+                    for domain in row.domains:
+                        listed = groups.setdefault(name_counts[domain], [])
+                        assert listed is not None  # only the default group (before this loop) is None
+                        listed.append(domain)
                 for n, names in groups.items():
                     part = row
                     if names is not None and len(groups) > 1:
@@ -194,8 +196,9 @@ def first_blocks(spans: Spans, limit: int) -> Spans:
         return spans
     whole = bisect_right(running, limit)  # intervals 0..whole-1 fit entirely
     out = Spans(spans.starts[:whole], spans.ends[:whole])
-    out.counts = spans.counts[:whole]  # type: ignore[index]
-    out.ranged = spans.ranged[: bisect_left(spans.ranged, whole)]  # type: ignore[arg-type,index]
+    assert spans.counts is not None and spans.ranged is not None  # block_counts (above) filled both caches
+    out.counts = spans.counts[:whole]
+    out.ranged = spans.ranged[: bisect_left(spans.ranged, whole)]
     left = limit - (running[whole - 1] if whole else 0)
     if left:
         s, e = spans.starts[whole], spans.ends[whole]

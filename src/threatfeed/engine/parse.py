@@ -102,7 +102,8 @@ class ParsedFeed:
 
 
 def _merge_samples(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out, per = [], {}
+    out: list[dict[str, Any]] = []
+    per: dict[str, int] = {}
     for s in [*a, *b]:
         if per.get(s["reason"], 0) < R.SAMPLES_PER_REASON:
             per[s["reason"]] = per.get(s["reason"], 0) + 1

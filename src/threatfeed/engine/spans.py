@@ -30,11 +30,11 @@ class Spans:
 
     __slots__ = ("blocks", "counts", "ends", "ranged", "starts")
 
-    def __init__(self, starts: array | None = None, ends: array | None = None) -> None:
+    def __init__(self, starts: array[int] | None = None, ends: array[int] | None = None) -> None:
         self.starts = starts if starts is not None else array("I")
         self.ends = ends if ends is not None else array("I")
         self.blocks: int | None = None  # cache of count_blocks()
-        self.counts: array | None = None  # cache of block_counts()
+        self.counts: array[int] | None = None  # cache of block_counts()
         self.ranged: list[int] | None = None  # positions of the intervals that are not a single address
 
     def __len__(self) -> int:
@@ -68,12 +68,12 @@ class Spans:
         return i >= 0 and self.ends[i] >= start
 
 
-def view(values: array) -> np.ndarray:
+def view(values: array[int]) -> np.ndarray:
     """An ``array("I")`` as a ``uint32`` NumPy array sharing its memory (no copy)."""
     return np.frombuffer(values, dtype=np.uint32) if len(values) else np.empty(0, dtype=np.uint32)
 
 
-def to_array(values: np.ndarray) -> array:
+def to_array(values: np.ndarray) -> array[int]:
     """A NumPy array of addresses as an ``array("I")`` (one copy of the bytes)."""
     out = array("I")
     out.frombytes(values.astype(np.uint32, copy=False).tobytes())
@@ -117,7 +117,7 @@ def from_singles(addresses: Iterable[int]) -> Spans:
     return _sweep_singles(np.sort(_u32(addresses)))
 
 
-def sweep_sorted(addresses: array | np.ndarray) -> Spans:
+def sweep_sorted(addresses: array[int] | np.ndarray) -> Spans:
     """Build a set from single addresses already sorted (duplicates allowed)."""
     return _sweep_singles(_u32(addresses))
 
@@ -264,7 +264,7 @@ def interval_blocks(start: int, end: int) -> int:
     return (m - start).bit_count() + (y - m).bit_count()
 
 
-def block_counts(spans: Spans) -> array:
+def block_counts(spans: Spans) -> array[int]:
     """How many CIDR entries each interval needs (``array("B")``; cached on the set, with the positions
     of the intervals that are not a single address in ``spans.ranged``). Only those get
     :func:`interval_blocks`'s formula, vectorized (``frexp`` gives the bit length, exact below 2**53)."""
@@ -320,4 +320,5 @@ def count_blocks(spans: Spans) -> int:
     """How many CIDR entries the set needs (without building them); cached on the set."""
     if spans.blocks is None:
         block_counts(spans)
-    return spans.blocks  # type: ignore[return-value]
+    assert spans.blocks is not None  # block_counts fills the cache
+    return spans.blocks

@@ -163,6 +163,20 @@ def aged(rows: list[Row], cutoff: int, name_cutoff: int | None = None) -> list[R
     return out
 
 
+_Groups = dict[tuple[int, int, int], tuple[list[Spans], set[str]]]
+"""(first, last, confidence) -> the address sets and the names with those times: the rows being built."""
+
+
+def _slot(groups: _Groups, first: int, last: int, conf: int) -> tuple[list[Spans], set[str]]:
+    return groups.setdefault((first, last, conf), ([], set()))
+
+
+def _put_spans(groups: _Groups, first: int, last: int, conf: int, spans: Spans) -> None:
+    slot = _slot(groups, first, last, conf)  # created even when empty: the rows keep their first-seen order
+    if spans:
+        slot[0].append(spans)
+
+
 def advance(
     old: FeedState | None,
     parsed: ParsedFeed,
@@ -179,24 +193,31 @@ def advance(
     if parsed.revoked_ipv4 or parsed.revoked_domains:
         gone_ip, gone_names = parsed.revoked_ipv4, parsed.revoked_domains
         rows = [Row(r.first, r.last, r.confidence, subtract(r.ipv4, gone_ip), r.domains - gone_names) for r in rows]
-    current = parsed.all_ipv4()
-    names = parsed.domains
-    grouped: dict[tuple[int, int, int], tuple[list[Spans], set[str]]] = {}
-
-    def put(first: int, last: int, conf: int, spans: Spans) -> None:
-        slot = grouped.setdefault((first, last, conf), ([], set()))
-        if spans:
-            slot[0].append(spans)
-
-    # earlier rows: what is not current stays as it was while in the window (unless the body replaces it)
+    groups: _Groups = {}
     window = aged(rows, cutoff, name_cutoff)
+    if not replace:
+        _keep_earlier(groups, window, parsed.all_ipv4(), parsed.domains)
+    _place_current_addresses(groups, window, parsed, seen)
+    _place_current_names(groups, window, parsed.domains, seen)
+    new_rows = []
+    for (first, last, conf), (spans_list, name_set) in groups.items():
+        row = Row(first, last, conf, union(*spans_list) if spans_list else Spans(), frozenset(name_set))
+        if not row.empty():
+            new_rows.append(row)
+    return FeedState(priority, seen, new_rows)
+
+
+def _keep_earlier(groups: _Groups, window: list[Row], current: Spans, names: Mapping[str, int]) -> None:
+    """Earlier rows: what is not current stays as it was while in the window."""
     for r in window:
-        if not replace:
-            put(r.first, r.last, r.confidence, subtract(r.ipv4, current) if current else r.ipv4)
-            gone = r.domains.difference(names)
-            if gone:
-                grouped.setdefault((r.first, r.last, r.confidence), ([], set()))[1].update(gone)
-    # current addresses: split by the first_seen they already had
+        _put_spans(groups, r.first, r.last, r.confidence, subtract(r.ipv4, current) if current else r.ipv4)
+        gone = r.domains.difference(names)
+        if gone:
+            _slot(groups, r.first, r.last, r.confidence)[1].update(gone)
+
+
+def _place_current_addresses(groups: _Groups, window: list[Row], parsed: ParsedFeed, seen: int) -> None:
+    """Current addresses, split by the first-seen they already had."""
     old_rows = [r for r in window if r.ipv4]
     for conf, spans in parsed.ipv4.items():
         remaining = spans
@@ -205,11 +226,14 @@ def advance(
                 break
             common = intersect(remaining, r.ipv4)
             if common:
-                put(min(r.first, seen), seen, conf, common)
+                _put_spans(groups, min(r.first, seen), seen, conf, common)
                 remaining = subtract(remaining, common)
-        put(seen, seen, conf, remaining)
-    # current names: first_seen is the earliest of the rows holding them (set operations per row, rows in
-    # first_seen order), grouped by confidence (usually one for the whole body)
+        _put_spans(groups, seen, seen, conf, remaining)
+
+
+def _place_current_names(groups: _Groups, window: list[Row], names: Mapping[str, int], seen: int) -> None:
+    """Current names: first-seen is the earliest of the rows holding them (set operations per row, rows in
+    first-seen order), grouped by confidence (usually one for the whole body)."""
     by_first: list[tuple[int, set[str]]] = []
     left = set(names)
     for r in sorted((r for r in window if r.domains), key=lambda r: r.first):
@@ -224,13 +248,7 @@ def advance(
     confidences = set(names.values())
     for first, group in by_first:
         if len(confidences) == 1:
-            grouped.setdefault((first, seen, next(iter(confidences))), ([], set()))[1].update(group)
+            _slot(groups, first, seen, next(iter(confidences)))[1].update(group)
         else:
             for n in group:
-                grouped.setdefault((first, seen, names[n]), ([], set()))[1].add(n)
-    new_rows = []
-    for (first, last, conf), (spans_list, name_set) in grouped.items():
-        row = Row(first, last, conf, union(*spans_list) if spans_list else Spans(), frozenset(name_set))
-        if not row.empty():
-            new_rows.append(row)
-    return FeedState(priority, seen, new_rows)
+                _slot(groups, first, seen, names[n])[1].add(n)

@@ -123,7 +123,8 @@ def header() -> dict[str, Any]:
 
 
 def available() -> dict[str, dict[str, Any]]:
-    return header()["lists"]
+    lists: dict[str, dict[str, Any]] = header()["lists"]
+    return lists
 
 
 def resolve(spec: str | Iterable[str]) -> tuple[str, ...]:
@@ -219,7 +220,8 @@ class WarnIndex:
         slots = np.searchsorted(self.piece_starts, addresses.astype(np.int64), side="right") - 1
         found = self.piece_labels[np.maximum(slots, 0)]
         found[slots < 0] = None
-        return found.tolist()
+        labels: list[str | None] = found.tolist()
+        return labels
 
     def label_codes(self, addresses: np.ndarray) -> tuple[list[str], np.ndarray]:
         """:meth:`labels` as codes: the list names, and per address the index of its list in them (-1: none),
@@ -384,8 +386,8 @@ def build_index(lists: Sequence[str], custom: Mapping[str, tuple[Spans, Sequence
         for entry in names:  # a user's list: a name and its subdomains
             suffix.setdefault(entry[2:] if entry.startswith("*.") else entry, slug)
     if precomputed:  # compiled with the file: read, not computed
-        names = np.array([*default["ip_lists"], None], dtype=object)
-        piece_starts, piece_labels = archive["default:starts"], names[archive["default:labels"]]
+        label_names = np.array([*default["ip_lists"], None], dtype=object)
+        piece_starts, piece_labels = archive["default:starts"], label_names[archive["default:labels"]]
         held = piece_labels != None  # noqa: E711 (element-wise)
         ends = np.append(piece_starts[1:], piece_starts[-1:] + 1) - 1
         spans = from_bounds(piece_starts[held], ends[held])
@@ -431,59 +433,6 @@ def _pieces(ip_lists: list[tuple[str, np.ndarray, np.ndarray]]) -> tuple[Spans, 
     keep[1:] = label[1:] != label[:-1]
     names = np.array([slug for slug, _, _ in ip_lists] + [None], dtype=object)
     return union, bounds[keep], names[label[keep]]  # label -1 picks the trailing None
-
-
-def custom_lists(bodies: Mapping[str, bytes]) -> dict[str, tuple[Spans, list[str]]]:
-    """A user's own lists (name -> body in the allow-list's text syntax: CIDRs, ranges, addresses, names, one a
-    line, ``#`` comments) read with the engine's own parser. An entry that is neither fails the run."""
-    from datetime import UTC, datetime
-
-    from threatfeed.engine.classify import Collector
-    from threatfeed.engine.decode import to_text, unpack
-    from threatfeed.engine.formats import parser_for
-    from threatfeed.engine.policy import Policy
-    from threatfeed.engine.spans import union
-
-    out: dict[str, tuple[Spans, list[str]]] = {}
-    for name, body in sorted(bodies.items()):
-        reader = Collector(f"warninglist {name}", Policy.permissive())
-        text, _ = to_text(unpack(bytes(body), f"warninglist {name}"))
-        parser_for("txt")(text, reader, {}, datetime.now(UTC))
-        moot = (R.IPV6_NOT_SUPPORTED, R.RESERVED_DOMAIN, R.SINGLE_LABEL_DOMAIN)  # can never match an entry anyway
-        bad = {r: n for r, n in reader.tally.reasons.items() if not R.is_correction(r) and r not in moot}
-        if bad:
-            samples = [s["text"] for s in reader.tally.flat_samples() if s["reason"] in bad][:3]
-            raise ConfigError(f"warninglist {name!r} has entries neither IPv4 nor domains {bad}, e.g. {samples}")
-        out[name] = (union(*reader.ipv4_by_confidence().values()), sorted(reader.names()))
-    return out
-
-
-def for_settings(settings: Any) -> WarnIndex:
-    """The index an :class:`~threatfeed.engine.model.EngineSettings` selects (package lists cached per selection)."""
-    lists = resolve(settings.warninglists) if settings.warninglists else ()
-    if settings.warninglist_files:
-        return build_index(lists, custom_lists(settings.warninglist_files))
-    return index(lists) if lists else EMPTY
-
-
-def scrub_states(feeds: Mapping[str, Any], warn: WarnIndex) -> dict[str, Any]:
-    """Engine feed states without what ``warn`` holds: contributions kept from earlier runs (a failed feed's, an
-    incremental feed's older rows) were judged against the lists of their day."""
-    from threatfeed.engine.state import FeedState, Row
-
-    if not warn.lists:
-        return dict(feeds)
-    out = {}
-    for name, fs in feeds.items():
-        rows = []
-        for r in fs.rows:
-            ip, names = warn.scrub(r.ipv4, r.domains)
-            if ip is not r.ipv4 or names is not r.domains:
-                r = Row(r.first, r.last, r.confidence, ip, names)
-            if not r.empty():
-                rows.append(r)
-        out[name] = FeedState(fs.priority, fs.last_success, rows)
-    return out
 
 
 def report(warn: WarnIndex, stats: Mapping[str, Any]) -> dict[str, Any]:

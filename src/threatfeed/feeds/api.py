@@ -26,15 +26,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from threatfeed.catalogue import FeedEntry, redact_url
-from threatfeed.config import Settings
 from threatfeed.errors import ConfigError, FeedRejected, FeedUnavailable
-from threatfeed.feeds.base import check_body, max_bytes_of, timeout_of
-from threatfeed.http import DEFAULT_DEADLINE, MAX_REDIRECTS, download
+from threatfeed.feeds.base import check_body, content_type_of, get, max_bytes_of, raise_for_status, window_days
+from threatfeed.feeds.context import FetchContext
+from threatfeed.feeds.registry import FeedEntry
+from threatfeed.http import DEFAULT_DEADLINE, MAX_REDIRECTS
+from threatfeed.urls import redact_url
 
 #: Extra attempts after a 429 (or a POST's 502/503/504) once the session's own retries are spent.
 RATE_LIMIT_RETRIES = 2
@@ -45,8 +46,6 @@ MAX_WAIT = 60.0
 #: Default cap on the pages one fetch may request.
 DEFAULT_MAX_PAGES = 100
 _POST_RETRYABLE = frozenset({502, 503, 504})
-
-Sleep = Callable[[float], None]
 
 
 # ------------------------------------------------------------------------------------------ options
@@ -116,23 +115,6 @@ def secret_values(
 
 
 # ----------------------------------------------------------------------------------------------- URLs
-def api_root(entry: FeedEntry, *, strip: Sequence[str] = ()) -> str:
-    """The catalogue URL as an API root: ``scheme://host[:port][/prefix]`` without a trailing slash, query or
-    fragment. A trailing endpoint path in ``strip`` (e.g. ``/v4/indicator``) is allowed and removed."""
-    parts = urlsplit(entry.url)
-    if parts.query or parts.fragment:
-        raise ConfigError(
-            f"feed {entry.name}: a {entry.type} URL is the API root (e.g. {parts.scheme}://{parts.hostname}), "
-            "without a query string; options go in 'options' and credentials in the secret"
-        )
-    path = parts.path.rstrip("/")
-    for suffix in strip:
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-            break
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
 def with_query(url: str, params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> str:
     """``url`` with ``params`` appended (booleans as ``true``/``false``, ``None`` left out)."""
     if not params:
@@ -262,36 +244,33 @@ def retry_after(headers: Mapping[str, str], now: Callable[[], float] = time.time
 
 
 def call(
-    session: requests.Session,
+    context: FetchContext,
     url: str,
     *,
     entry: FeedEntry,
-    settings: Settings,
     budget: Budget,
     headers: Mapping[str, str],
     params: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
     data: bytes | Mapping[str, str] | None = None,
-    sleep: Sleep = time.sleep,
 ) -> Answer:
     """One request (a POST when ``data`` is given), retried on 429 after the ``Retry-After`` (capped at
     :data:`MAX_WAIT`) or an exponential back-off, at most :data:`RATE_LIMIT_RETRIES` times and never past the
     budget's deadline. Returns the final answer whatever its status: the caller interprets it (usually with
     :func:`threatfeed.feeds.base.raise_for_status`, which makes a 429 left over ``FeedUnavailable``)."""
     target = with_query(url, params)
-    runner: Any = session if data is None else _PostOnce(session, data)
+    runner: Any = None if data is None else _PostOnce(context.session, data)
     retryable = {429} if data is None else {429, *_POST_RETRYABLE}
     attempt = 0
     while True:
-        status, response_headers, body = download(
-            runner,
+        status, response_headers, body = get(
+            entry,
+            context,
             target,
             headers=headers,
-            timeout=timeout_of(entry),
             max_bytes=budget.bytes_left(),
-            allow_http_loopback=settings.allow_http_loopback,
+            session=runner,
             max_redirects=MAX_REDIRECTS if data is None else 0,
             deadline=budget.time_left(),
-            feed=entry.name,
         )
         budget.spend(len(body))
         if status not in retryable or attempt >= RATE_LIMIT_RETRIES:
@@ -300,7 +279,7 @@ def call(
         wait = min(MAX_WAIT, BACKOFF_BASE * 2**attempt if asked is None else asked)
         if wait >= budget.time_left():
             return Answer(status, response_headers, body)
-        sleep(wait)
+        context.sleep(wait)
         attempt += 1
 
 
@@ -314,6 +293,17 @@ def json_document(feed: str, body: bytes, *, source: str, content_type: str = ""
             f"feed {feed}: the answer from {source} is not valid JSON ({type(error).__name__} near byte "
             f"{getattr(error, 'pos', '?')}); check the URL in the catalogue"
         ) from None
+
+
+def json_page(entry: FeedEntry, answer: Answer, *, source: str, hint: str, secrets: Collection[str]) -> Any:
+    """An API answer's JSON document, or ``None`` for "nothing" (204 or an empty body); a failed status raises
+    per :func:`threatfeed.feeds.base.raise_for_status` (``hint`` says what to check on 401/403)."""
+    raise_for_status(entry.name, answer.status, answer.body, source=source, auth_hint=hint, secrets=secrets)
+    if answer.status == 204 or not answer.body.strip():
+        return None
+    return json_document(
+        entry.name, answer.body, source=source, content_type=content_type_of(answer.headers), secrets=secrets
+    )
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -339,11 +329,7 @@ def rfc3339(moment: datetime) -> str:
 
 def window_start(now: datetime, days: int, feed: str, *, max_days: int = 30) -> datetime:
     """The start of the Days Requested window ending at the run's start time (``now``; naive means UTC)."""
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= max_days:
-        raise ConfigError(
-            f"feed {feed}: days_requested={days!r} is outside 1..{max_days}; fix the catalogue option or "
-            "THREATFEED_DAYS_REQUESTED"
-        )
+    window_days(feed, days, max_days=max_days)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     return datetime.fromtimestamp(int(now.timestamp()) - days * 86400, UTC)

@@ -1,18 +1,23 @@
-"""What every adapter shares: option reading, status interpretation and the "does this body look like the
-declared format" check that stops an error page from becoming a threat list (the seed's first fault).
+"""What every adapter shares: the one download call, the catalogue URL as an API root, option reading, status
+interpretation and the "does this body look like the declared format" check that stops an error page from becoming
+a threat list (the seed's first fault). An adapter holds only what its API does differently.
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from threatfeed.catalogue import FeedEntry
-from threatfeed.errors import FeedRejected, FeedUnavailable
-from threatfeed.http import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT
+import requests
+
+from threatfeed.errors import ConfigError, FeedRejected, FeedUnavailable
+from threatfeed.feeds.context import FetchContext
+from threatfeed.feeds.registry import FeedEntry
+from threatfeed.http import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, MAX_REDIRECTS, BodySink, download
 
 #: Formats whose bodies are lines of text (CSV-like or one indicator a line).
 TEXT_FORMATS = frozenset({"txt", "csv", "otx", "alienvault", "proofpoint", "fireeye", "tor"})
@@ -39,6 +44,69 @@ def timeout_of(entry: FeedEntry) -> float | tuple[float, float]:
 
 def content_type_of(headers: Mapping[str, str]) -> str:
     return str(headers.get("Content-Type", "")).strip()
+
+
+def get(
+    entry: FeedEntry,
+    context: FetchContext,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    max_bytes: int | None = None,
+    sink: BodySink | None = None,
+    session: requests.Session | None = None,
+    max_redirects: int = MAX_REDIRECTS,
+    deadline: float = DEFAULT_DEADLINE,
+) -> tuple[int, Mapping[str, str], bytes]:
+    """One :func:`threatfeed.http.download` for ``entry``: its timeout, its body cap (unless ``max_bytes``), the
+    context's session and loopback policy, messages naming the feed. Every adapter request goes through here, so
+    a rule of :mod:`threatfeed.http` cannot be skipped by one adapter."""
+    return download(
+        session or context.session,
+        url,
+        headers=headers,
+        timeout=timeout_of(entry),
+        max_bytes=max_bytes_of(entry) if max_bytes is None else max_bytes,
+        allow_http_loopback=context.allow_http_loopback,
+        max_redirects=max_redirects,
+        deadline=deadline,
+        feed=entry.name,
+        sink=sink,
+    )
+
+
+def url_parts(entry: FeedEntry, what: str) -> SplitResult:
+    """The catalogue URL, split; :class:`ConfigError` when it has a query string or fragment: an API URL names a
+    place (``what``), options go in ``options`` and credentials in the secret."""
+    parts = urlsplit(entry.url)
+    if parts.query or parts.fragment:
+        raise ConfigError(
+            f"feed {entry.name}: a {entry.type} URL is {what}, without a query string; options go in 'options' and "
+            "credentials in the secret"
+        )
+    return parts
+
+
+def api_root(entry: FeedEntry, *, strip: Sequence[str] = ()) -> str:
+    """The catalogue URL as an API root: ``scheme://host[:port][/prefix]`` without a trailing slash, query or
+    fragment. A trailing endpoint path in ``strip`` (e.g. ``/v4/indicator``) is allowed and removed."""
+    parts = url_parts(entry, "the API root (e.g. https://<host>)")
+    path = parts.path.rstrip("/")
+    for suffix in strip:
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def window_days(feed: str, days: int, *, max_days: int = 30) -> int:
+    """``days`` when it is a whole number of days in 1..``max_days``, else :class:`ConfigError` naming the feed."""
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= max_days:
+        raise ConfigError(
+            f"feed {feed}: days_requested={days!r} is outside 1..{max_days}; fix the catalogue option or "
+            "THREATFEED_DAYS_REQUESTED"
+        )
+    return days
 
 
 def _redact(text: str, secrets: Collection[str]) -> str:

@@ -20,16 +20,13 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from typing import Any
 
-import requests
-
-from threatfeed.catalogue import FeedEntry, redact_url
-from threatfeed.config import Settings
 from threatfeed.errors import ConfigError
-from threatfeed.feeds import FetchedFeed
-from threatfeed.feeds.base import check_body, content_type_of, max_bytes_of, raise_for_status, timeout_of
-from threatfeed.http import BodySink, download
+from threatfeed.feeds.base import check_body, content_type_of, get, max_bytes_of, raise_for_status
+from threatfeed.feeds.context import FetchContext, FetchedFeed
+from threatfeed.feeds.registry import FeedEntry
+from threatfeed.urls import redact_url
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
 _FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "cookie2"})
@@ -46,7 +43,7 @@ _ACCEPT = {
 }
 
 
-def auth_headers(entry: FeedEntry, secret: Mapping[str, str] | None) -> dict[str, str]:
+def auth_headers(entry: FeedEntry, secret: Mapping[str, Any] | None) -> dict[str, str]:
     """The request headers the feed's secret asks for (see the module docstring for the shapes)."""
     if not secret:
         if entry.secret:
@@ -83,34 +80,18 @@ def auth_headers(entry: FeedEntry, secret: Mapping[str, str] | None) -> dict[str
     return headers
 
 
-def fetch(
-    entry: FeedEntry,
-    *,
-    now: datetime,
-    days_requested: int,
-    secret: Mapping[str, str] | None,
-    settings: Settings,
-    session: requests.Session,
-    sink: BodySink | None = None,
-) -> FetchedFeed:
-    """Download the list at ``entry.url``. ``now`` and ``days_requested`` are unused: a list is a snapshot.
+def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
+    """Download the list at ``entry.url``. The window is unused: a list is a snapshot.
 
-    With a ``sink`` (the fetch stage's S3 upload, which keeps the body's first bytes as ``head``) the body is
-    streamed there, capped by the stack's ``max_feed_bytes`` unless the entry sets ``options.max_bytes``, and
-    checked on its head; the caller commits or abandons the upload on the verdict."""
-    credentials = auth_headers(entry, secret)
+    With the context's ``sink`` (the fetch stage's S3 upload, which keeps the body's first bytes as ``head``) the
+    body is streamed there, capped by the stack's ``max_feed_bytes`` unless the entry sets ``options.max_bytes``,
+    and checked on its head; the caller commits or abandons the upload on the verdict."""
+    sink = context.sink
+    credentials = auth_headers(entry, context.secret)
     headers = {"Accept": _ACCEPT.get(entry.format, "*/*"), **credentials}
     source = redact_url(entry.url)
-    status, response_headers, body = download(
-        session,
-        entry.url,
-        headers=headers,
-        timeout=timeout_of(entry),
-        max_bytes=max_bytes_of(entry, settings.max_feed_bytes if sink is not None else None),
-        allow_http_loopback=settings.allow_http_loopback,
-        feed=entry.name,
-        sink=sink,
-    )
+    cap = max_bytes_of(entry, context.max_feed_bytes if sink is not None else None)
+    status, response_headers, body = get(entry, context, entry.url, headers=headers, max_bytes=cap, sink=sink)
     secrets = tuple(credentials.values())
     if entry.secret:
         hint = f"check the credentials in secret {entry.secret}; not retried"
@@ -119,7 +100,7 @@ def fetch(
     raise_for_status(entry.name, status, body, source=source, auth_hint=hint, secrets=secrets)
     content_type = content_type_of(response_headers)
     if status == 204:
-        return FetchedFeed(entry.name, 204, b"", content_type, source)
+        return FetchedFeed.empty(entry.name, source, content_type)
     if sink is not None:
         head = getattr(sink, "head", b"")
         check_body(entry.name, head, entry.format, content_type=content_type, source=source, secrets=secrets)

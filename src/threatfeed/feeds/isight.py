@@ -22,20 +22,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import formatdate
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-import requests
-
-from threatfeed.catalogue import FeedEntry
-from threatfeed.config import Settings
 from threatfeed.errors import ConfigError
-from threatfeed.feeds import FetchedFeed
-from threatfeed.feeds.base import check_body, content_type_of, max_bytes_of, raise_for_status, timeout_of
-from threatfeed.http import download
+from threatfeed.feeds.base import api_root, check_body, content_type_of, get, raise_for_status, window_days
+from threatfeed.feeds.context import FetchContext, FetchedFeed
+from threatfeed.feeds.registry import FeedEntry
 
 ACCEPT_VERSION = "2.6"
 ACCEPT = "text/csv"
@@ -76,7 +72,7 @@ def signed_headers(public_key: str, private_key: str, query: str, date: str) -> 
     }
 
 
-def keys_from_secret(entry: FeedEntry, secret: Mapping[str, str] | None) -> tuple[str, str]:
+def keys_from_secret(entry: FeedEntry, secret: Mapping[str, Any] | None) -> tuple[str, str]:
     where = f"secret {entry.secret}" if entry.secret else "the feed's secret (none is set in the catalogue)"
     if not secret:
         raise ConfigError(f"feed {entry.name}: iSIGHT needs {where} with JSON keys public_key and private_key")
@@ -92,48 +88,19 @@ def keys_from_secret(entry: FeedEntry, secret: Mapping[str, str] | None) -> tupl
 
 def _base(entry: FeedEntry) -> tuple[str, str]:
     """``(scheme://host[:port], path prefix)`` of the catalogue URL (a trailing ``/view/iocs`` is allowed)."""
-    parts = urlsplit(entry.url)
-    if parts.query or parts.fragment:
-        raise ConfigError(
-            f"feed {entry.name}: an iSIGHT URL is the API root (e.g. https://api.isightpartners.com), without a "
-            "query string; fix the catalogue"
-        )
-    path = parts.path.rstrip("/")
-    if path.endswith(ENDPOINT):
-        path = path[: -len(ENDPOINT)]
-    return urlunsplit((parts.scheme, parts.netloc, "", "", "")), path
+    root = urlsplit(api_root(entry, strip=(ENDPOINT,)))
+    return f"{root.scheme}://{root.netloc}", root.path
 
 
-def fetch(
-    entry: FeedEntry,
-    *,
-    now: datetime,
-    days_requested: int,
-    secret: Mapping[str, str] | None,
-    settings: Settings,
-    session: requests.Session,
-    clock: Callable[[], float] = time.time,
-) -> FetchedFeed:
-    """Download the iSIGHT indicators of the ``days_requested`` days up to ``now``."""
-    if not isinstance(days_requested, int) or not 1 <= days_requested <= MAX_DAYS:
-        raise ConfigError(
-            f"feed {entry.name}: days_requested={days_requested!r} is outside 1..{MAX_DAYS}; fix the catalogue "
-            "option or THREATFEED_DAYS_REQUESTED"
-        )
-    public_key, private_key = keys_from_secret(entry, secret)
+def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
+    """Download the iSIGHT indicators of the window's days up to the run's start time."""
+    days = window_days(entry.name, context.days_requested, max_days=MAX_DAYS)
+    public_key, private_key = keys_from_secret(entry, context.secret)
     origin, prefix = _base(entry)
-    query = ioc_query(prefix, now, days_requested)
+    query = ioc_query(prefix, context.now, days)
     url = origin + query
-    headers = signed_headers(public_key, private_key, query, formatdate(clock(), usegmt=True))
-    status, response_headers, body = download(
-        session,
-        url,
-        headers=headers,
-        timeout=timeout_of(entry),
-        max_bytes=max_bytes_of(entry),
-        allow_http_loopback=settings.allow_http_loopback,
-        feed=entry.name,
-    )
+    headers = signed_headers(public_key, private_key, query, formatdate(context.clock(), usegmt=True))
+    status, response_headers, body = get(entry, context, url, headers=headers)
     secrets = (public_key, private_key)
     raise_for_status(
         entry.name,
@@ -148,7 +115,7 @@ def fetch(
     )
     content_type = content_type_of(response_headers)
     if status == 204:
-        return FetchedFeed(entry.name, 204, b"", content_type, url)
+        return FetchedFeed.empty(entry.name, url, content_type)
     check_body(
         entry.name,
         body,

@@ -30,33 +30,27 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
-
-from threatfeed.catalogue import FeedEntry
-from threatfeed.config import Settings
 from threatfeed.errors import FeedRejected
-from threatfeed.feeds import FetchedFeed
 from threatfeed.feeds.api import (
     Budget,
-    Sleep,
-    api_root,
     bool_option,
     call,
     int_option,
-    json_document,
+    json_page,
     list_option,
     parse_time,
     secret_values,
     source_of,
     window_start,
 )
-from threatfeed.feeds.base import content_type_of, raise_for_status, status_phrase
+from threatfeed.feeds.base import api_root, status_phrase
+from threatfeed.feeds.context import FetchContext, FetchedFeed
+from threatfeed.feeds.registry import FeedEntry
 
 DEFAULT_URL = "https://api.intelligence.mandiant.com"
 TOKEN_PATH = "/token"
@@ -76,24 +70,13 @@ class _Session:
     """The bearer token of one fetch: fetched on first use, refreshed on a 401."""
 
     def __init__(
-        self,
-        entry: FeedEntry,
-        root: str,
-        key_id: str,
-        key_secret: str,
-        *,
-        settings: Settings,
-        session: requests.Session,
-        budget: Budget,
-        sleep: Sleep,
+        self, entry: FeedEntry, root: str, key_id: str, key_secret: str, *, context: FetchContext, budget: Budget
     ) -> None:
         self.entry = entry
         self.root = root
         self.basic = base64.b64encode(f"{key_id}:{key_secret}".encode()).decode("ascii")
-        self.settings = settings
-        self.session = session
+        self.context = context
         self.budget = budget
-        self.sleep = sleep
         self.token = ""
         self.secrets: list[str] = [key_id, key_secret, self.basic]
 
@@ -106,10 +89,9 @@ class _Session:
 
     def refresh(self) -> str:
         answer = call(
-            self.session,
+            self.context,
             self.root + TOKEN_PATH,
             entry=self.entry,
-            settings=self.settings,
             budget=self.budget,
             headers={
                 "Authorization": f"Basic {self.basic}",
@@ -118,21 +100,11 @@ class _Session:
                 "X-App-Name": APP_NAME,
             },
             data=b"grant_type=client_credentials",
-            sleep=self.sleep,
         )
         where = "the Mandiant token endpoint"
         if answer.status == 400:  # OAuth2 answers invalid_client/invalid_grant with 400 as often as with 401
             raise FeedRejected(f"feed {self.entry.name}: {where} answered {status_phrase(400)}; {self.auth_hint}")
-        raise_for_status(
-            self.entry.name, answer.status, answer.body, source=where, auth_hint=self.auth_hint, secrets=self.secrets
-        )
-        doc = json_document(
-            self.entry.name,
-            answer.body,
-            source=where,
-            content_type=content_type_of(answer.headers),
-            secrets=self.secrets,
-        )
+        doc = json_page(self.entry, answer, source=where, hint=self.auth_hint, secrets=self.secrets)
         token = doc.get("access_token") if isinstance(doc, dict) else None
         if not isinstance(token, str) or not token.strip():
             raise FeedRejected(
@@ -147,20 +119,12 @@ class _Session:
         return {"Authorization": f"Bearer {self.token or self.refresh()}", "Accept": _ACCEPT, "X-App-Name": APP_NAME}
 
 
-def fetch(
-    entry: FeedEntry,
-    *,
-    now: datetime,
-    days_requested: int,
-    secret: Mapping[str, str] | None,
-    settings: Settings,
-    session: requests.Session,
-    sleep: Sleep = time.sleep,
-) -> FetchedFeed:
-    """Download the Mandiant indicators of the ``days_requested`` days up to ``now`` as a STIX 2.1 bundle."""
-    key_id, key_secret = secret_values(entry, secret, SECRET_KEYS, "Mandiant")
+def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
+    """Download the Mandiant indicators of the window's days up to the run's start time as a STIX 2.1 bundle."""
+    now = context.now
+    key_id, key_secret = secret_values(entry, context.secret, SECRET_KEYS, "Mandiant")
     root = api_root(entry, strip=(INDICATOR_PATH, TOKEN_PATH))
-    start = window_start(now, days_requested, entry.name)
+    start = window_start(now, context.days_requested, entry.name)
     end = int((now if now.tzinfo else now.replace(tzinfo=UTC)).timestamp())
     min_score = int_option(entry, "gte_mscore", DEFAULT_MSCORE, 0, 100)
     kinds = list_option(entry, "types", DEFAULT_TYPES, allowed=tuple(STIX_TYPES))
@@ -173,7 +137,7 @@ def fetch(
         "include_misp": False,
     }
     budget = Budget.of(entry)
-    auth = _Session(entry, root, key_id, key_secret, settings=settings, session=session, budget=budget, sleep=sleep)
+    auth = _Session(entry, root, key_id, key_secret, context=context, budget=budget)
     url = root + INDICATOR_PATH
     source = source_of(url)
     kept: dict[tuple[str, str], dict[str, Any]] = {}
@@ -183,38 +147,15 @@ def fetch(
         if not retried_401:
             budget.next_page()
         query = {"next": next_token, "include_misp": False} if next_token else first_query
-        answer = call(
-            session,
-            url,
-            entry=entry,
-            settings=settings,
-            budget=budget,
-            headers=auth.headers(),
-            params=query,
-            sleep=sleep,
-        )
+        answer = call(context, url, entry=entry, budget=budget, headers=auth.headers(), params=query)
         if answer.status == 401 and not retried_401:  # an expired token: one fresh token, one more try
             retried_401 = True
             auth.refresh()
             continue
         retried_401 = False
-        raise_for_status(
-            entry.name,
-            answer.status,
-            answer.body,
-            source="the Mandiant API",
-            auth_hint=auth.auth_hint,
-            secrets=auth.secrets,
-        )
-        if answer.status == 204 or not answer.body.strip():
+        doc = json_page(entry, answer, source="the Mandiant API", hint=auth.auth_hint, secrets=auth.secrets)
+        if doc is None:
             break
-        doc = json_document(
-            entry.name,
-            answer.body,
-            source="the Mandiant API",
-            content_type=content_type_of(answer.headers),
-            secrets=auth.secrets,
-        )
         page = doc.get("indicators") if isinstance(doc, dict) else None
         if not isinstance(page, list):
             raise FeedRejected(
@@ -228,7 +169,7 @@ def fetch(
             break
         next_token = token
     if not kept:
-        return FetchedFeed(entry.name, 204, b"", "", source)
+        return FetchedFeed.empty(entry.name, source)
     return FetchedFeed(entry.name, 200, stix_bundle(kept.values(), now), STIX_MEDIA_TYPE, source)
 
 

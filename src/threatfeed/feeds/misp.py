@@ -26,31 +26,22 @@ reads. No attribute gives a 204 with an empty body. Secret: ``{"key": "<MISP aut
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-import requests
-
-from threatfeed.catalogue import FeedEntry
-from threatfeed.config import Settings
 from threatfeed.errors import FeedRejected
-from threatfeed.feeds import FetchedFeed
 from threatfeed.feeds.api import (
     Budget,
-    Sleep,
-    api_root,
     bool_option,
     call,
     int_option,
-    json_document,
+    json_page,
     list_option,
     secret_values,
     source_of,
-    window_start,
 )
-from threatfeed.feeds.base import content_type_of, raise_for_status
+from threatfeed.feeds.base import api_root, window_days
+from threatfeed.feeds.context import FetchContext, FetchedFeed
+from threatfeed.feeds.registry import FeedEntry
 from threatfeed.misp_document import attributes
 
 SEARCH_PATH = "/attributes/restSearch"
@@ -92,19 +83,10 @@ def search_body(entry: FeedEntry, days: int, page: int, page_size: int) -> dict[
     return body
 
 
-def fetch(
-    entry: FeedEntry,
-    *,
-    now: datetime,
-    days_requested: int,
-    secret: Mapping[str, str] | None,
-    settings: Settings,
-    session: requests.Session,
-    sleep: Sleep = time.sleep,
-) -> FetchedFeed:
-    """Download the MISP attributes of the ``days_requested`` days up to ``now``."""
-    (key,) = secret_values(entry, secret, ("key",), "MISP")
-    window_start(now, days_requested, entry.name)  # checks days_requested
+def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
+    """Download the MISP attributes of the window's days up to the run's start time."""
+    (key,) = secret_values(entry, context.secret, ("key",), "MISP")
+    days = window_days(entry.name, context.days_requested)
     url = api_root(entry, strip=(SEARCH_PATH,)) + SEARCH_PATH
     source = source_of(url)
     page_size = int_option(entry, "page_size", DEFAULT_PAGE_SIZE, 1, 100_000)
@@ -115,21 +97,15 @@ def fetch(
         "API; not retried"
     )
     kept: list[dict[str, Any]] = []
-    page = 0
     while True:
         page = budget.next_page()
-        body = json.dumps(search_body(entry, days_requested, page, page_size)).encode()
-        answer = call(
-            session, url, entry=entry, settings=settings, budget=budget, headers=headers, data=body, sleep=sleep
-        )
+        body = json.dumps(search_body(entry, days, page, page_size)).encode()
+        answer = call(context, url, entry=entry, budget=budget, headers=headers, data=body)
         if _no_matches(answer.body):
             break
-        raise_for_status(entry.name, answer.status, answer.body, source="MISP", auth_hint=hint, secrets=(key,))
-        if answer.status == 204 or not answer.body.strip():
+        doc = json_page(entry, answer, source="MISP", hint=hint, secrets=(key,))
+        if doc is None:
             break
-        doc = json_document(
-            entry.name, answer.body, source="MISP", content_type=content_type_of(answer.headers), secrets=(key,)
-        )
         if not isinstance(doc, dict) or "response" not in doc:
             raise FeedRejected(
                 f"feed {entry.name}: MISP answered JSON without a 'response' (keys: "
@@ -141,7 +117,7 @@ def fetch(
         if len(found) < page_size:
             break
     if not kept:
-        return FetchedFeed(entry.name, 204, b"", "", source)
+        return FetchedFeed.empty(entry.name, source)
     output = json.dumps({"response": {"Attribute": kept}}, separators=(",", ":")).encode()
     return FetchedFeed(entry.name, 200, output, "application/json", source)
 

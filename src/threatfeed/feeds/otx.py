@@ -24,25 +24,17 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-
-from threatfeed.catalogue import FeedEntry
-from threatfeed.config import Settings
 from threatfeed.errors import FeedRejected
-from threatfeed.feeds import FetchedFeed
 from threatfeed.feeds.api import (
     Budget,
-    Sleep,
-    api_root,
     call,
     int_option,
-    json_document,
+    json_page,
     list_option,
     parse_time,
     rfc3339,
@@ -51,7 +43,9 @@ from threatfeed.feeds.api import (
     source_of,
     window_start,
 )
-from threatfeed.feeds.base import content_type_of, raise_for_status
+from threatfeed.feeds.base import api_root
+from threatfeed.feeds.context import FetchContext, FetchedFeed
+from threatfeed.feeds.registry import FeedEntry
 
 DEFAULT_URL = "https://otx.alienvault.com"
 SUBSCRIBED_PATH = "/api/v1/pulses/subscribed"
@@ -64,20 +58,11 @@ HEADER = ("Indicator type", "Indicator", "Description")
 _DESCRIPTION_CHARS = 120
 
 
-def fetch(
-    entry: FeedEntry,
-    *,
-    now: datetime,
-    days_requested: int,
-    secret: Mapping[str, str] | None,
-    settings: Settings,
-    session: requests.Session,
-    sleep: Sleep = time.sleep,
-) -> FetchedFeed:
+def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
     """Download the subscribed pulses modified in the window and return their indicators as OTX_CSV."""
-    (key,) = secret_values(entry, secret, ("api_key",), "OTX")
-    now = now if now.tzinfo else now.replace(tzinfo=UTC)
-    since = window_start(now, days_requested, entry.name)
+    (key,) = secret_values(entry, context.secret, ("api_key",), "OTX")
+    now = context.now if context.now.tzinfo else context.now.replace(tzinfo=UTC)
+    since = window_start(now, context.days_requested, entry.name)
     root = api_root(entry, strip=(SUBSCRIBED_PATH,))
     kinds = list_option(entry, "types", DEFAULT_TYPES, allowed=tuple(CSV_TYPES))
     page_size = int_option(entry, "page_size", DEFAULT_PAGE_SIZE, 1, 1000)
@@ -90,15 +75,10 @@ def fetch(
     rows: dict[tuple[str, str], str] = {}
     while True:
         budget.next_page()
-        answer = call(
-            session, url, entry=entry, settings=settings, budget=budget, headers=headers, params=params, sleep=sleep
-        )
-        raise_for_status(entry.name, answer.status, answer.body, source="OTX", auth_hint=hint, secrets=(key,))
-        if answer.status == 204 or not answer.body.strip():
+        answer = call(context, url, entry=entry, budget=budget, headers=headers, params=params)
+        doc = json_page(entry, answer, source="OTX", hint=hint, secrets=(key,))
+        if doc is None:
             break
-        doc = json_document(
-            entry.name, answer.body, source="OTX", content_type=content_type_of(answer.headers), secrets=(key,)
-        )
         pulses = doc.get("results") if isinstance(doc, dict) else None
         if not isinstance(pulses, list):
             raise FeedRejected(
@@ -112,7 +92,7 @@ def fetch(
             break
         url, params = _next_page(entry, root, link.strip()), None
     if not rows:
-        return FetchedFeed(entry.name, 204, b"", "", source)
+        return FetchedFeed.empty(entry.name, source)
     return FetchedFeed(entry.name, 200, otx_csv(rows), "text/csv; charset=utf-8", source)
 
 

@@ -44,18 +44,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from threatfeed.errors import ConfigError
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    import requests
-
-    from threatfeed.catalogue import FeedEntry
-    from threatfeed.config import Settings
-    from threatfeed.feeds import FetchedFeed
-    from threatfeed.http import BodySink
+from threatfeed.feeds.context import FetchContext, FetchedFeed
+from threatfeed.feeds.registry import FeedEntry
 
 
 @dataclass(frozen=True)
@@ -235,20 +228,9 @@ def expand(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return out, problems
 
 
-def fetch(
-    entry: FeedEntry,
-    *,
-    now: datetime,
-    days_requested: int,
-    secret: Mapping[str, str] | None,
-    settings: Settings,
-    session: requests.Session,
-    sink: BodySink | None = None,
-) -> FetchedFeed:
+def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
     """Download the preset's list with the ``http_list`` adapter (the catalogue already set URL and format)."""
-    from threatfeed.feeds import http_list
+    from threatfeed.feeds import http_list  # lazy: cold start (requests); the Plan function imports this module
 
     preset_named(entry.options.get("preset", entry.name), entry.name)
-    return http_list.fetch(
-        entry, now=now, days_requested=days_requested, secret=secret, settings=settings, session=session, sink=sink
-    )
+    return http_list.fetch(entry, context)

@@ -37,25 +37,18 @@ import hashlib
 import json
 import logging
 import re
-import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlunsplit
 
-import requests
-
-from threatfeed.catalogue import FeedEntry
-from threatfeed.config import Settings
 from threatfeed.errors import ConfigError, FeedRejected
-from threatfeed.feeds import FetchedFeed
 from threatfeed.feeds.api import (
     Budget,
-    Sleep,
     call,
     int_option,
-    json_document,
+    json_page,
     list_option,
     parse_time,
     rfc3339,
@@ -63,8 +56,10 @@ from threatfeed.feeds.api import (
     str_option,
     window_start,
 )
-from threatfeed.feeds.base import content_type_of, raise_for_status, status_phrase
+from threatfeed.feeds.base import status_phrase, url_parts
+from threatfeed.feeds.context import FetchContext, FetchedFeed
 from threatfeed.feeds.http_list import auth_headers
+from threatfeed.feeds.registry import FeedEntry
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +75,7 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 def locate(entry: FeedEntry) -> tuple[str, str]:
     """``(api root without trailing slash, collection id/title/alias)`` from the URL and ``options.collection``."""
-    parts = urlsplit(entry.url)
-    if parts.query or parts.fragment:
-        raise ConfigError(
-            f"feed {entry.name}: a TAXII URL is the API root or a collection URL, without a query string; put the "
-            "collection in options.collection"
-        )
+    parts = url_parts(entry, "the API root or a collection URL (the collection may go in options.collection)")
     path = parts.path.rstrip("/")
     from_path = None
     match = _COLLECTION_IN_PATH.match(path)
@@ -119,23 +109,14 @@ def start_after(entry: FeedEntry, now: datetime, days: int) -> str:
     return rfc3339(window)
 
 
-def fetch(
-    entry: FeedEntry,
-    *,
-    now: datetime,
-    days_requested: int,
-    secret: Mapping[str, str] | None,
-    settings: Settings,
-    session: requests.Session,
-    sleep: Sleep = time.sleep,
-) -> FetchedFeed:
+def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
     """Download the collection's objects added since the cursor (or in the window) as a STIX 2.1 bundle."""
-    credentials = auth_headers(entry, secret)
+    credentials = auth_headers(entry, context.secret)
     secrets = tuple(credentials.values())
     root, wanted = locate(entry)
     page_size = int_option(entry, "page_size", 1000, 1, 10_000)
     match_types = list_option(entry, "match_type", DEFAULT_MATCH_TYPES)
-    added_after = start_after(entry, now, days_requested)
+    added_after = start_after(entry, context.now, context.days_requested)
     budget = Budget.of(entry)
     headers = {"Accept": MEDIA_TYPE, **credentials}
     if entry.secret:
@@ -144,20 +125,15 @@ def fetch(
         hint = "the server wants credentials: name a secret in the catalogue entry; not retried"
 
     def get(url: str, params: Mapping[str, Any] | None, what: str) -> tuple[Any, Mapping[str, str]]:
-        answer = call(
-            session, url, entry=entry, settings=settings, budget=budget, headers=headers, params=params, sleep=sleep
-        )
+        answer = call(context, url, entry=entry, budget=budget, headers=headers, params=params)
         if answer.status == 406:
             raise FeedRejected(
                 f"feed {entry.name}: {what} answered {status_phrase(406)} to {MEDIA_TYPE}: the server does not speak "
                 "TAXII 2.1 (TAXII 2.0 and 1.x are not supported); check the URL in the catalogue"
             )
-        raise_for_status(entry.name, answer.status, answer.body, source=what, auth_hint=hint, secrets=secrets)
-        if answer.status == 204 or not answer.body.strip():
+        doc = json_page(entry, answer, source=what, hint=hint, secrets=secrets)
+        if doc is None:
             return {}, answer.headers
-        doc = json_document(
-            entry.name, answer.body, source=what, content_type=content_type_of(answer.headers), secrets=secrets
-        )
         if not isinstance(doc, dict):
             raise FeedRejected(f"feed {entry.name}: {what} answered JSON that is not a TAXII object; check the URL")
         return doc, answer.headers
@@ -196,7 +172,7 @@ def fetch(
             )
     cursor = {"added_after": latest[1] if latest else added_after}
     if not kept:
-        return FetchedFeed(entry.name, 204, b"", "", source, cursor=cursor)
+        return FetchedFeed.empty(entry.name, source, cursor=cursor)
     return FetchedFeed(entry.name, 200, stix_bundle(kept.values()), STIX_MEDIA_TYPE, source, cursor=cursor)
 
 

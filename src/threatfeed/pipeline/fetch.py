@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from threatfeed.catalogue import FeedEntry, redact_url
 from threatfeed.config import Settings
 from threatfeed.feeds import fetch_feed
+from threatfeed.pipeline.contracts import FetchResult, RunClock, S3Object
 from threatfeed.pipeline.run import parse_time
 from threatfeed.storage import Store, cursor_key, raw_key
 
 
 def fetch_feed_to_s3(
     feed: Mapping[str, Any],
-    run: Mapping[str, Any],
+    run: RunClock,
     *,
     settings: Settings,
     store: Store,
     get_secret: Callable[[str], Mapping[str, str]],
-) -> dict[str, Any]:
+) -> FetchResult:
     """Download ``feed`` as of the run's start time and store its body under the run's raw prefix.
 
     The body is streamed into S3 as it arrives (:class:`~threatfeed.storage.S3Upload`: a multipart upload once it
@@ -56,16 +57,16 @@ def fetch_feed_to_s3(
     if fetched.cursor is not None:
         # A body that starts where the last one ended adds to the feed's contribution, it does not replace it.
         options.setdefault("replace", False)
-    result: dict[str, Any] = {
-        "feed": entry.name,
-        "outcome": "empty" if upload.blank else "ok",
-        "status": fetched.status,
-        "format": entry.format,
-        "options": options,
-        "bytes": upload.size,
-        "sha256": upload.sha256,
-        "raw": pointer.as_dict(),
-    }
+    result = FetchResult(
+        feed=entry.name,
+        outcome="empty" if upload.blank else "ok",
+        status=fetched.status,
+        format=entry.format,
+        options=options,
+        bytes=upload.size,
+        sha256=upload.sha256,
+        raw=cast(S3Object, pointer.as_dict()),  # S3Pointer.as_dict(): bucket, key, version_id when versioned
+    )
     if fetched.cursor is not None:
         result["cursor"] = dict(fetched.cursor)  # saved by the transform once it has used this body
     return result

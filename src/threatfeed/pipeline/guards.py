@@ -122,7 +122,7 @@ def list_findings(
         culprits = growing or largest(feeds, "addresses")
         text = coverage_message(name, addresses, settings, culprits)
         out.append(Finding("CoverageGuard", text, True, name, culprits))
-    elif grew(item.get("previous_addresses"), addresses, settings.max_growth_percent):
+    elif addresses is not None and grew(item.get("previous_addresses"), addresses, settings.max_growth_percent):
         text = jump_message(name, item["previous_addresses"], addresses, settings.max_growth_percent, growing)
         out.append(Finding("CoverageGuard", text, True, name, growing))
     if dropped(item.get("previous_entries"), entries, settings.max_drop_percent):
@@ -137,7 +137,12 @@ def list_findings(
         out.append(Finding("DriftGuard", text, True, name, culprits))
     sized = [r for r in window if r.get("addresses") is not None]
     low = min(sized, key=lambda r: r["addresses"], default=None)
-    if low and "CoverageGuard" not in guarded and grew(low["addresses"], addresses, settings.max_growth_percent):
+    if (
+        low
+        and "CoverageGuard" not in guarded
+        and addresses is not None
+        and grew(low["addresses"], addresses, settings.max_growth_percent)
+    ):
         culprits = changed(feeds, low.get("feeds") or {}, "addresses", +1)
         text = drift_message(name, "addresses", low, addresses, len(window), settings.max_growth_percent, culprits)
         out.append(Finding("DriftGuard", text, True, name, culprits))
@@ -146,7 +151,9 @@ def list_findings(
 
 def dropped(before: int | None, after: int, max_percent: int) -> bool:
     """Whether going from ``before`` to ``after`` loses more than ``max_percent`` (no ``before``: nothing to lose)."""
-    return bool(before) and after < before and (before - after) * 100 > before * max_percent  # type: ignore[operator]
+    if not before:
+        return False
+    return after < before and (before - after) * 100 > before * max_percent
 
 
 def grew(before: int | None, after: int | None, max_percent: int) -> bool:

@@ -20,8 +20,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
+from threatfeed.pipeline.contracts import (
+    FetchResult,
+    Plan,
+    Summary,
+    SummaryPayload,
+    TransformPayload,
+    TransformResult,
+)
 from threatfeed.storage import S3Pointer, Store, run_items_key
 
 INLINE_FEEDS = 50
@@ -36,7 +44,7 @@ SHOWN_FINDINGS = 10
 RESULT_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING")
 
 
-def stage_items(plan: dict[str, Any], store: Store) -> dict[str, Any]:
+def stage_items(plan: Plan, store: Store) -> Plan:
     """Write the plan's feed items where the fetch Map's ``ItemReader`` reads them; the plan keeps a pointer.
 
     The run document drops its list of feed names (``run.feed_count`` instead): it travels into every state, and
@@ -58,7 +66,7 @@ def planned_feeds(store: Store, items: Mapping[str, Any] | None) -> list[str] | 
     return [str(feed.get("name")) for feed in store.get_json(items["key"], default=[])]
 
 
-def fetch_results(store: Store, fetched: Any, items: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def fetch_results(store: Store, fetched: Any, items: Mapping[str, Any] | None = None) -> list[FetchResult]:
     """One fetch result per planned feed, in the plan's order, from what the fetch Map's ``ResultWriter`` wrote.
 
     ``fetched`` is the Map's output reduced to ``{"bucket", "key"}`` of the ``manifest.json`` (a list of results,
@@ -68,12 +76,12 @@ def fetch_results(store: Store, fetched: Any, items: Mapping[str, Any] | None = 
     of these keeps the feed's previous entries, like any failed fetch.
     """
     if isinstance(fetched, list):
-        return [dict(result) for result in fetched]
+        return [cast(FetchResult, dict(result)) for result in fetched]  # JSON from the state payload
     manifest = store.get_json(fetched["key"])
     if manifest is None:
         raise ValueError(f"No ResultWriter manifest at s3://{store.bucket}/{fetched['key']}")
-    by_feed: dict[str, dict[str, Any]] = {}
-    unnamed: list[dict[str, Any]] = []
+    by_feed: dict[str, FetchResult] = {}
+    unnamed: list[FetchResult] = []
     for status in RESULT_STATUSES:
         for result_file in (manifest.get("ResultFiles") or {}).get(status) or []:
             for entry in json.loads(store.get_bytes(result_file["Key"])):
@@ -85,42 +93,45 @@ def fetch_results(store: Store, fetched: Any, items: Mapping[str, Any] | None = 
     order = planned_feeds(store, items)
     if order is None:
         return [*by_feed.values(), *unnamed]
-    out = []
+    out: list[FetchResult] = []
     for name in order:
         out.append(
             by_feed.get(name)
-            or {
-                "feed": name,
-                "outcome": "failed",
-                "error": "NoFetchResult",
-                "cause": f"The fetch of feed {name!r} left no result in the map run's results "
+            or FetchResult(
+                feed=name,
+                outcome="failed",
+                error="NoFetchResult",
+                cause=f"The fetch of feed {name!r} left no result in the map run's results "
                 f"(s3://{store.bucket}/{fetched['key']}); its previous entries were kept.",
-            }
+            )
         )
     return out
 
 
-def child_result(status: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+def child_result(status: str, entry: Mapping[str, Any]) -> FetchResult:
     """A fetch result from one entry of a ``ResultWriter`` results file (``Input``/``Output`` are JSON text)."""
     feed = _feed_name(entry.get("Input"))
     if status == "SUCCEEDED":
         included = (entry.get("OutputDetails") or {}).get("Included", True)
         output = _json(entry.get("Output")) if included else None
         if isinstance(output, dict) and output.get("feed"):
-            return dict(output)
-        return {
-            "feed": feed,
-            "outcome": "failed",
-            "error": "FetchResultUnreadable",
-            "cause": "The fetch succeeded but its result is not in the map run's results file"
+            return cast(FetchResult, dict(output))  # the fetch function's own result, as JSON
+        return _failed(
+            feed,
+            "FetchResultUnreadable",
+            "The fetch succeeded but its result is not in the map run's results file"
             + ("" if included else " (larger than Step Functions includes)"),
-        }
-    return {
-        "feed": feed,
-        "outcome": "failed",
-        "error": entry.get("Error") or f"States.{status.title().replace('_', '')}",
-        "cause": entry.get("Cause") or f"The child execution of this feed ended {status}.",
-    }
+        )
+    return _failed(
+        feed,
+        entry.get("Error") or f"States.{status.title().replace('_', '')}",
+        entry.get("Cause") or f"The child execution of this feed ended {status}.",
+    )
+
+
+def _failed(feed: str | None, error: str, cause: str) -> FetchResult:
+    """A ``failed`` fetch result; ``feed`` is None only when the child's input named no feed (kept unnamed)."""
+    return cast(FetchResult, {"feed": feed, "outcome": "failed", "error": error, "cause": cause})
 
 
 def _json(text: Any) -> Any:
@@ -148,21 +159,22 @@ def outcome_counts(feeds: Mapping[str, Mapping[str, Any]] | Sequence[Mapping[str
     return {**known, **counts, "total": sum(counts.values())}
 
 
-def load_details(store: Store, result: Mapping[str, Any]) -> dict[str, Any]:
-    """A compacted result's whole version, from the object its ``details`` names (else the result itself)."""
-    details = result.get("details")
+def load_details(store: Store, result: TransformPayload) -> TransformResult:
+    """The transform's whole result, from the object its compacted one's ``details`` names (else the compacted
+    result itself, which has every key but the per-feed results)."""
+    details: Any = result.get("details")
     if isinstance(details, Mapping) and details.get("key"):
         whole = store.get_json(str(details["key"]))
         if whole is not None:
-            return dict(whole)
-    return dict(result)
+            return cast(TransformResult, dict(whole))  # written by the transform function (contract)
+    return cast(TransformResult, dict(result))
 
 
-def compact_transform(result: Mapping[str, Any], pointer: S3Pointer) -> dict[str, Any]:
+def compact_transform(result: TransformResult, pointer: S3Pointer) -> TransformPayload:
     """What the transform passes on in the state payload: the decision, the lists to publish, the manifest, counts;
     per-feed results and guard findings beyond the first few stay in the transform result object (``details``)."""
     findings = list(result.get("findings") or [])
-    out = {k: v for k, v in result.items() if k not in ("feeds", "findings")}
+    out: dict[str, Any] = {k: v for k, v in result.items() if k not in ("feeds", "findings")}
     out["findings"] = findings[:SHOWN_FINDINGS]
     if len(findings) > SHOWN_FINDINGS:
         out["findings_omitted"] = len(findings) - SHOWN_FINDINGS
@@ -175,14 +187,14 @@ def compact_transform(result: Mapping[str, Any], pointer: S3Pointer) -> dict[str
     out["verify"] = bool(
         not result.get("publish") and not result.get("guarded") and lists and all(i.get("unchanged") for i in lists)
     )
-    return out
+    return cast(TransformPayload, out)  # every key of the result but feeds, and the ones added here
 
 
-def compact_summary(summary: Mapping[str, Any], pointer: S3Pointer) -> dict[str, Any]:
+def compact_summary(summary: Summary, pointer: S3Pointer) -> SummaryPayload:
     """The run's output: the summary with every feed while there are at most :data:`INLINE_FEEDS`, else the first
     :data:`SHOWN_FEEDS` failed ones; always the counts and ``details``, the summary object with every feed."""
     feeds: dict[str, dict[str, Any]] = dict(summary.get("feeds") or {})
-    out = dict(summary)
+    out: dict[str, Any] = dict(summary)
     if len(feeds) <= INLINE_FEEDS:
         out["feeds"] = {name: _brief(entry) for name, entry in feeds.items()}
     else:
@@ -195,7 +207,7 @@ def compact_summary(summary: Mapping[str, Any], pointer: S3Pointer) -> dict[str,
         out["guards_omitted"] = len(guards) - SHOWN_FINDINGS
     out["feed_counts"] = outcome_counts(feeds)
     out["details"] = pointer.uri
-    return out
+    return cast(SummaryPayload, out)  # the summary's keys, bounded, and the ones added here
 
 
 def _brief(entry: Mapping[str, Any]) -> dict[str, Any]:

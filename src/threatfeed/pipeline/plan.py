@@ -13,6 +13,7 @@ from typing import Any
 from threatfeed.catalogue import FeedEntry, parse_catalogue
 from threatfeed.config import Settings
 from threatfeed.errors import ConfigError
+from threatfeed.pipeline.contracts import MachineSettings, Plan, Run, Skipped
 from threatfeed.storage import CATALOGUE_KEY, Store
 
 _SCHEMA = json.loads(resources.files("threatfeed").joinpath("input_schema.json").read_text())
@@ -27,11 +28,11 @@ def validate_input(document: Any) -> dict[str, Any]:
         validate(event=document, schema=_SCHEMA)
     except SchemaValidationError as error:
         raise ConfigError(f"Invalid execution input: {error}. See the input schema in the README.") from None
-    return document
+    return dict(document)  # the schema's top level is an object
 
 
 def _positive_int(settings: dict[str, Any], name: str, low: int = 0) -> int:
-    raw = settings.get(name)
+    raw: Any = settings.get(name)
     try:
         value = int(raw)  # DefinitionSubstitutions arrive as strings
     except (TypeError, ValueError):
@@ -72,7 +73,7 @@ def select_regions(configured: tuple[str, ...], wanted: list[str] | None) -> lis
     return list(wanted)
 
 
-def plan_run(event: dict[str, Any], settings: Settings, catalogue_text: str) -> dict[str, Any]:
+def plan_run(event: dict[str, Any], settings: Settings, catalogue_text: str) -> Plan:
     """Turn the execution input and the catalogue into the run plan the rest of the state machine follows."""
     request = validate_input(event.get("input"))
     rollback_to = request.get("rollback_to")
@@ -80,38 +81,40 @@ def plan_run(event: dict[str, Any], settings: Settings, catalogue_text: str) -> 
         raise ConfigError("rollback_to republishes a whole earlier run: do not combine it with feeds")
     # A rollback fetches nothing: it republishes lists already in S3.
     feeds = [] if rollback_to else select_feeds(parse_catalogue(catalogue_text), request.get("feeds"))
-    skipped = [{"feed": f.name, "reason": why} for f in feeds if (why := stack_disabled(f, settings))]
+    skipped = [Skipped(feed=f.name, reason=why) for f in feeds if (why := stack_disabled(f, settings))]
     if skipped and request.get("feeds"):
         raise ConfigError("; ".join(item["reason"] for item in skipped))
     feeds = [f for f in feeds if not stack_disabled(f, settings)]
     regions = select_regions(settings.regions, request.get("regions"))
     machine = event.get("settings") or {}
-    run = {
-        "id": event["execution"],
-        "started_at": event["started_at"],
-        "trigger": request.get("trigger", "manual"),
-        "force": bool(request.get("force", False)),
-        "dry_run": bool(request.get("dry_run", False)),
-        "rollback_to": rollback_to,
-        "feeds": [f.name for f in feeds],
-        "regions": regions,
-    }
+    run = Run(
+        id=event["execution"],
+        started_at=event["started_at"],
+        trigger=request.get("trigger", "manual"),
+        force=bool(request.get("force", False)),
+        dry_run=bool(request.get("dry_run", False)),
+        rollback_to=rollback_to,
+        feeds=[f.name for f in feeds],
+        regions=regions,
+    )
+    if request.get("feeds"):
+        run["partial"] = True  # the transform keeps the unnamed feeds' contributions (they are not fetched)
     if skipped:
         run["skipped"] = skipped
-    return {
-        "run": run,
-        "feeds": [{k: v for k, v in asdict(f).items()} for f in feeds],
-        "regions": regions,
-        "settings": {
-            "feed_concurrency": _positive_int(machine, "feed_concurrency", 1),
-            "region_concurrency": _positive_int(machine, "region_concurrency", 1),
-            "poll_seconds": _positive_int(machine, "poll_seconds", 0),
-            "max_checks": _positive_int(machine, "max_checks", 1),
-        },
-    }
+    return Plan(
+        run=run,
+        feeds=[{k: v for k, v in asdict(f).items()} for f in feeds],
+        regions=regions,
+        settings=MachineSettings(
+            feed_concurrency=_positive_int(machine, "feed_concurrency", 1),
+            region_concurrency=_positive_int(machine, "region_concurrency", 1),
+            poll_seconds=_positive_int(machine, "poll_seconds", 0),
+            max_checks=_positive_int(machine, "max_checks", 1),
+        ),
+    )
 
 
-def add_own_addresses(plan: dict[str, Any], settings: Settings, client: Any) -> dict[str, Any]:
+def add_own_addresses(plan: Plan, settings: Settings, client: Any) -> Plan:
     """With ``DiscoverOwnAddresses``, the account's Elastic IPs and NAT gateways in every Region of the stack go
     into the run (``own_addresses``, allow-listed by the transform; ``own_addresses_problems`` for Regions EC2
     refused). A rollback builds nothing, so it looks nothing up."""

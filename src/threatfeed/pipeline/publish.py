@@ -1,13 +1,29 @@
-"""Publish: put the run's lists into GuardDuty in one Region, check their status, and summarize the run."""
+"""Publish: put the run's lists into GuardDuty in one Region and check their status; summarize the run.
+
+The summary (:func:`summarize_run`) is a pure function of the stages' results; what it implies for S3 (the
+published pointers and the guards' history) is written by :func:`record_published`. Both run in the Summarize
+function (``functions/summarize``), with its own role.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from threatfeed.errors import PublishInProgress
 from threatfeed.guardduty import GuardDutyLists
+from threatfeed.pipeline.contracts import (
+    Attention,
+    Failure,
+    FetchResult,
+    ListPointer,
+    RegionResult,
+    Run,
+    Summary,
+    TransformResult,
+)
 from threatfeed.pipeline.guards import append_history, history_record
 from threatfeed.storage import HISTORY_KEY, LeaseHeld, RegionLease, Store, published_key, region_pointer_key
 
@@ -19,12 +35,12 @@ def publish_region(
     gd: Any,
     store: Store,
     region: str,
-    run: Mapping[str, Any],
-    lists: Sequence[Mapping[str, Any]],
+    run: Run,
+    lists: Sequence[ListPointer],
     *,
     stack_name: str,
     now: float | None = None,
-) -> dict[str, Any]:
+) -> RegionResult:
     """Create or update each of the project's lists in ``region``; the state machine then polls their status.
 
     Runs can overlap (the schedule and an urgent run). Under the Region's lease, each list's pointer records
@@ -40,14 +56,14 @@ def publish_region(
                 pointer_key = region_pointer_key(region, spec["name"])
                 pointer = store.get_json(pointer_key) or {}
                 if pointer.get("generation", []) > generation:
-                    state = target.current(spec)
+                    state = target.current(dict(spec))
                     state.action = "superseded"
                     state.error = None
                     state.superseded_by = pointer.get("run")
                     states.append(state.as_dict())
                     continue
                 state = target.publish(
-                    spec, force=bool(run.get("force")), run_id=run["id"], last_published=pointer.get("key")
+                    dict(spec), force=bool(run.get("force")), run_id=run["id"], last_published=pointer.get("key")
                 )
                 store.put_json(
                     pointer_key,
@@ -65,14 +81,14 @@ def check_region(
     gd: Any,
     store: Store,
     region: str,
-    run: Mapping[str, Any],
-    specs: Sequence[Mapping[str, Any]],
+    run: Run,
+    specs: Sequence[ListPointer],
     lists: Sequence[Mapping[str, Any]],
     checks: int,
     *,
     stack_name: str,
     now: float | None = None,
-) -> dict[str, Any]:
+) -> RegionResult:
     """One step of the Wait/Choice loop: read the status of the lists published in ``region``, and publish
     those that were ``waiting`` for GuardDuty to finish a change in progress (``specs`` are the run's lists)."""
     waiting = {item["name"] for item in lists if item.get("action") == "waiting"}
@@ -89,7 +105,9 @@ def check_region(
     return _region_result(region, target.detector_id, states, checks=checks)
 
 
-def _region_result(region: str, detector_id: str, lists: list[dict[str, Any]], *, checks: int) -> dict[str, Any]:
+def _region_result(region: str, detector_id: str, lists: list[dict[str, Any]], *, checks: int) -> RegionResult:
+    """A Region's outcome from its lists' states: failed on any list in ERROR, activating while a list is
+    ACTIVATING or waiting for GuardDuty, superseded when a newer run published every list."""
     own = [item for item in lists if item.get("action") != "superseded"]
     errors = [item["error"] for item in own if item.get("status") == "ERROR"]
     waiting = [item["name"] for item in own if item.get("action") == "waiting"]
@@ -104,14 +122,9 @@ def _region_result(region: str, detector_id: str, lists: list[dict[str, Any]], *
         outcome = "unchanged"
     else:
         outcome = "published"
-    result: dict[str, Any] = {
-        "region": region,
-        "detector_id": detector_id,
-        "outcome": outcome,
-        "pending": pending,
-        "checks": checks,
-        "lists": lists,
-    }
+    result = RegionResult(
+        region=region, detector_id=detector_id, outcome=outcome, pending=pending, checks=checks, lists=lists
+    )
     if waiting:
         result["waiting"] = waiting
     if errors:
@@ -121,121 +134,44 @@ def _region_result(region: str, detector_id: str, lists: list[dict[str, Any]], *
 
 
 def summarize_run(
-    run: Mapping[str, Any],
-    fetched: Sequence[Mapping[str, Any]],
-    transform: Mapping[str, Any],
-    published: Sequence[Mapping[str, Any]],
+    run: Run,
+    fetched: Sequence[FetchResult],
+    transform: TransformResult,
+    published: Sequence[RegionResult],
     *,
-    store: Store,
     tolerated_region_failures: int = 0,
-) -> dict[str, Any]:
-    """The run's output: feeds and counts, per-Region lists and status, the manifest; ``ok`` false on any failure.
-
-    Also records, per list, the content GuardDuty now uses in at least one Region (the next run compares
-    against it to detect unchanged content), and adds the run to the guards' history. A guard that only
-    reports (a flapping feed) becomes ``attention``: the state machine notifies without failing the run.
-    """
-    feed_stats = transform.get("feeds", {})
-    feeds: dict[str, Any] = {}
-    for result in fetched:
-        name = result["feed"]
-        entry: dict[str, Any] = {"outcome": result.get("outcome", "failed")}
-        entry.update(feed_stats.get(name, {}))  # the transform's outcome wins: a body with nothing usable failed
-        if result.get("outcome") == "failed":
-            entry["error"] = result.get("error")
-            entry["cause"] = _first_line(result.get("cause"))
-        feeds[name] = entry
-
-    regions: dict[str, Any] = {}
-    for result in published:
-        regions[result["region"]] = {
-            "outcome": result.get("outcome"),
-            "lists": [
-                {
-                    k: item.get(k)
-                    for k in ("name", "kind", "id", "status", "action", "entries", "sha256", "location", "drift")
-                    if k != "drift" or item.get("drift")
-                }
-                for item in result.get("lists", [])
-            ],
-            **({"error": result["error"], "cause": _first_line(result.get("cause"))} if result.get("error") else {}),
-        }
-
-    active: dict[tuple[str, int], dict[str, Any]] = {}
-    # A run that only verified unchanged lists (and repaired drift) publishes no new content: the guards' baseline
-    # and the published pointers stay those of the run that published it.
-    for spec in transform.get("lists", []) if transform.get("publish") else []:
-        in_use = any(
-            item.get("status") == "ACTIVE" and item.get("sha256") == spec["sha256"] and item.get("name") == spec["name"]
-            for result in published
-            for item in result.get("lists", [])
-        )
-        if in_use:
-            active[(spec["kind"], spec["index"])] = spec
-    for (kind, index), spec in active.items():
-        store.put_json(
-            published_key(kind, index),
-            {
-                "sha256": spec["sha256"],
-                "key": spec["key"],
-                "entries": spec["entries"],
-                "addresses": spec.get("addresses"),
-                "run": run["id"],
-                "manifest": transform.get("manifest"),
-            },
-        )
-    if active:
-        record = history_record(run, list(active.values()), feed_stats)
-        store.put_json(HISTORY_KEY, append_history(store.get_json(HISTORY_KEY), record))
-
-    failed_feeds = [name for name, entry in feeds.items() if entry["outcome"] == "failed"]
+) -> Summary:
+    """Pure: the run's output: feeds and counts, per-Region lists and status, the manifest; ``ok`` false on any
+    failure. A guard that only reports (a flapping feed) becomes ``attention``: the state machine notifies without
+    failing the run. What GuardDuty now uses is recorded apart, by :func:`record_published`."""
+    feeds = feed_entries(fetched, transform.get("feeds", {}))
+    regions = {result["region"]: region_entry(result) for result in published}
     failed_regions = [name for name, entry in regions.items() if entry["outcome"] == "failed"]
-    failure = None
-    if transform.get("guarded"):
-        failure = {
-            "state": "Transform",
-            "error": transform.get("guard") or "SuddenDropGuard",
-            "cause": transform.get("reason", ""),
-        }
-    elif len(failed_regions) > tolerated_region_failures:
-        failure = {
-            "state": "PublishLists",
-            "error": "RegionsFailed",
-            "cause": bounded_cause(
-                [f"{r}: {regions[r].get('error')}: {regions[r].get('cause')}" for r in failed_regions], "Regions"
-            ),
-        }
-    elif failed_feeds:
-        fetch_failed = any(r.get("outcome") == "failed" for r in fetched if r["feed"] in failed_feeds)
-        failure = {
-            "state": "FetchFeed" if fetch_failed else "Transform",  # fetched, but nothing usable in the body
-            "error": "FeedsFailed",
-            "cause": feeds_failed_cause(failed_feeds, feeds, transform.get("manifest")),
-        }
-
+    failure = run_failure(fetched, transform, feeds, regions, failed_regions, tolerated_region_failures)
     reported = [f for f in transform.get("findings", []) if not f.get("hold")]
     attention = None
     if reported and not run.get("dry_run"):
-        attention = {"error": reported[0]["guard"], "cause": bounded_cause([f["message"] for f in reported], "feeds")}
+        attention = Attention(
+            error=reported[0]["guard"], cause=bounded_cause([f["message"] for f in reported], "feeds")
+        )
         if failure:  # one notification per run: the failure's carries the report too
             failure["cause"] = f"{failure['cause']}; also: {attention['cause']}"[:MAX_CAUSE_CHARS]
             attention = None
-
-    manifest = transform.get("manifest") or {}
-    summary: dict[str, Any] = {
-        "run": run["id"],
-        "trigger": run.get("trigger"),
-        "ok": failure is None,
-        "published": bool(transform.get("publish")),
-        "reason": transform.get("reason", ""),
-        "feeds": feeds,
-        "regions": regions,
-        "failed_regions": failed_regions,
-        "dropped": transform.get("dropped", {}),
-        "suppressed": transform.get("suppressed", {}),
-        "guards": [{k: f.get(k) for k in ("guard", "hold", "list", "feeds")} for f in transform.get("findings", [])],
-        "manifest": f"s3://{manifest['bucket']}/{manifest['key']}" if manifest else None,
-    }
+    manifest: Mapping[str, Any] | None = transform.get("manifest")
+    summary = Summary(
+        run=run["id"],
+        trigger=run.get("trigger"),
+        ok=failure is None,
+        published=bool(transform.get("publish")),
+        reason=transform.get("reason", ""),
+        feeds=feeds,
+        regions=regions,
+        failed_regions=failed_regions,
+        dropped=transform.get("dropped", {}),
+        suppressed=transform.get("suppressed", {}),
+        guards=[{k: f.get(k) for k in ("guard", "hold", "list", "feeds")} for f in transform.get("findings", [])],
+        manifest=f"s3://{manifest['bucket']}/{manifest['key']}" if manifest else None,
+    )
     repaired = repairs(published)
     if repaired:
         summary["repaired"] = repaired
@@ -246,7 +182,114 @@ def summarize_run(
     return summary
 
 
-def repairs(published: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def feed_entries(fetched: Sequence[FetchResult], feed_stats: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Per feed, its fetch outcome overridden by the transform's (a body with nothing usable failed), with the
+    first line of a failed fetch's cause."""
+    feeds: dict[str, Any] = {}
+    for result in fetched:
+        name = result["feed"]
+        entry: dict[str, Any] = {"outcome": result.get("outcome", "failed")}
+        entry.update(feed_stats.get(name, {}))
+        if result.get("outcome") == "failed":
+            entry["error"] = result.get("error")
+            entry["cause"] = _first_line(result.get("cause"))
+        feeds[name] = entry
+    return feeds
+
+
+def region_entry(result: RegionResult) -> dict[str, Any]:
+    """One Region in the summary: its outcome, its lists (drift only where there was some), its error."""
+    return {
+        "outcome": result.get("outcome"),
+        "lists": [
+            {
+                k: item.get(k)
+                for k in ("name", "kind", "id", "status", "action", "entries", "sha256", "location", "drift")
+                if k != "drift" or item.get("drift")
+            }
+            for item in result.get("lists", [])
+        ],
+        **({"error": result["error"], "cause": _first_line(result.get("cause"))} if result.get("error") else {}),
+    }
+
+
+def run_failure(
+    fetched: Sequence[FetchResult],
+    transform: TransformResult,
+    feeds: Mapping[str, Mapping[str, Any]],
+    regions: Mapping[str, Mapping[str, Any]],
+    failed_regions: Sequence[str],
+    tolerated_region_failures: int,
+) -> Failure | None:
+    """Why the run failed, if it did, blaming one state: a guard that held the lists (Transform), more failed
+    Regions than tolerated (PublishLists), or failed feeds (FetchFeed, or Transform for a body with nothing
+    usable)."""
+    failed_feeds = [name for name, entry in feeds.items() if entry["outcome"] == "failed"]
+    if transform.get("guarded"):
+        return Failure(
+            state="Transform",
+            error=transform.get("guard") or "SuddenDropGuard",
+            cause=transform.get("reason", ""),
+        )
+    if len(failed_regions) > tolerated_region_failures:
+        return Failure(
+            state="PublishLists",
+            error="RegionsFailed",
+            cause=bounded_cause(
+                [f"{r}: {regions[r].get('error')}: {regions[r].get('cause')}" for r in failed_regions], "Regions"
+            ),
+        )
+    if failed_feeds:
+        fetch_failed = any(r.get("outcome") == "failed" for r in fetched if r["feed"] in failed_feeds)
+        manifest = transform.get("manifest")
+        return Failure(
+            state="FetchFeed" if fetch_failed else "Transform",
+            error="FeedsFailed",
+            cause=feeds_failed_cause(failed_feeds, feeds, dict(manifest) if manifest else None),
+        )
+    return None
+
+
+def lists_in_use(transform: TransformResult, published: Sequence[RegionResult]) -> list[ListPointer]:
+    """Pure: the run's lists GuardDuty now uses (ACTIVE with this content) in at least one Region, one per slot.
+    A run that only verified unchanged lists (and repaired drift) published no new content: none."""
+    active: dict[tuple[str, int], ListPointer] = {}
+    for spec in transform.get("lists", []) if transform.get("publish") else []:
+        in_use = any(
+            item.get("status") == "ACTIVE" and item.get("sha256") == spec["sha256"] and item.get("name") == spec["name"]
+            for result in published
+            for item in result.get("lists", [])
+        )
+        if in_use:
+            active[(spec["kind"], spec["index"])] = spec
+    return list(active.values())
+
+
+def record_published(
+    run: Run, transform: TransformResult, published: Sequence[RegionResult], *, store: Store
+) -> list[ListPointer]:
+    """Write what GuardDuty now uses: per list slot, the published pointer (the next run compares against it to
+    detect unchanged content), and the run in the guards' history (their baseline). Returns the lists recorded."""
+    active = lists_in_use(transform, published)
+    for spec in active:
+        store.put_json(
+            published_key(spec["kind"], spec["index"]),
+            {
+                "sha256": spec["sha256"],
+                "key": spec["key"],
+                "entries": spec["entries"],
+                "addresses": spec.get("addresses"),
+                "run": run["id"],
+                "manifest": transform.get("manifest"),
+            },
+        )
+    if active:
+        record = history_record(run, active, transform.get("feeds", {}))
+        store.put_json(HISTORY_KEY, append_history(store.get_json(HISTORY_KEY), record))
+    return active
+
+
+def repairs(published: Sequence[RegionResult]) -> list[dict[str, Any]]:
     """The lists this run put back after someone changed them outside threatfeed, each with a sentence."""
     out = []
     for result in published:
@@ -310,13 +353,11 @@ def _first_line(text: Any) -> str:
     """Lambda error causes are JSON with a stack trace; the notification needs the message only."""
     if not text:
         return ""
-    text = str(text)
+    line = str(text)
     try:
-        import json
-
-        decoded = json.loads(text)
+        decoded = json.loads(line)
         if isinstance(decoded, dict) and "errorMessage" in decoded:
             return str(decoded["errorMessage"])
     except ValueError:
         pass
-    return text.splitlines()[0][:1000]
+    return line.splitlines()[0][:1000]

@@ -152,8 +152,9 @@ def _default_records(doc: Any) -> list[Any]:
     if isinstance(doc, dict):
         lowered = {norm_header(str(k)): v for k, v in doc.items()}
         for key in DATA_KEYS:
-            if isinstance(lowered.get(key), list):
-                return lowered[key]
+            records = lowered.get(key)
+            if isinstance(records, list):
+                return records
         if doc and all(isinstance(v, list) for v in doc.values()):  # {"<id>": [record], ...}
             return [r for v in doc.values() for r in v]
         if len(doc) > 1 and all(isinstance(v, dict) for v in doc.values()):  # {"<id>": record, ...}

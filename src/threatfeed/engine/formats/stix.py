@@ -76,8 +76,9 @@ def _objects(doc: Any, feed: str) -> list[Any]:
     if isinstance(doc, list):
         return doc
     if isinstance(doc, dict):
-        if isinstance(doc.get("objects"), list):
-            return doc["objects"]
+        objects = doc.get("objects")
+        if isinstance(objects, list):
+            return objects
         if doc.get("type"):
             return [doc]
         if set(doc) <= _ENVELOPE_KEYS and doc.get("objects") is None:

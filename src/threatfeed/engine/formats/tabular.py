@@ -12,7 +12,7 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import chain, islice
 from typing import Any
@@ -239,7 +239,10 @@ def _emit(col: Collector, no: int, cells: list[str], raw: str, indexes: list[int
 
 
 def _pick_columns(
-    feed: str, header: list[str] | None, wanted: list[Any] | None, sample: list[tuple[int, list[str], str]]
+    feed: str,
+    header: list[str] | None,
+    wanted: Sequence[Any] | None,
+    sample: list[tuple[int, list[str], str]],
 ) -> list[int]:
     """The indicator columns: as configured, else by header name, else (header-less bodies only) the
     column whose sampled cells look most like indicators. A header naming no indicator column gives no

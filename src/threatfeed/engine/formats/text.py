@@ -20,13 +20,13 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from itertools import compress, product, repeat
 from operator import add, and_, ge, is_, methodcaller, not_
 from socket import AF_INET6, inet_pton
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -318,17 +318,19 @@ def _ranges(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
     if col.zero_padded:  # padded quads are read as decimal, one by one
         return list(range(len(lines)))
     events = interval_events()
-    positions, starts, ends = [], [], []
+    positions: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
     bounds = "-".join(lines).split("-")  # the shape has exactly one "-"
     for k, (first, last) in enumerate(zip(bounds[0::2], bounds[1::2], strict=True)):
         kind, start, end, _ = range_verdict(first, last, [])
         if kind == "reject":
-            events[start].append(k)  # type: ignore[index]
+            events[cast(str, start)].append(k)  # a rejection verdict carries its reason
         else:
             positions.append(k)
-            starts.append(start)
+            starts.append(cast(int, start))
             ends.append(end)
-    col.add_intervals(positions, starts, ends, None, events)  # type: ignore[arg-type]
+    col.add_intervals(positions, starts, ends, None, events)
     col.tally.count_batch(events, numbers, lines)
     return []
 
@@ -340,6 +342,7 @@ def _urls(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
     names = list(map(str.lower, map(methodcaller("replace", "[.]", "."), hosts)))
     usable = map(and_, map(bool, map(NAME.fullmatch, names)), map(ge, repeat(253), map(len, names)))
     refused = list(compress(range(len(names)), map(not_, map(and_, usable, map(not_, map(looks_defanged, names))))))
+    taken: Sequence[int]
     if refused:
         taken = without(range(len(names)), refused)
         names = without(names, refused)
@@ -386,7 +389,7 @@ def _ipv6(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
             reasons[k] = R.IPV6_NOT_SUPPORTED
         for k, line in enumerate(lines):
             if reasons[k] is None:
-                reasons[k] = ipv6_verdict(line)[1]
+                reasons[k] = str(ipv6_verdict(line)[1])  # a rejection verdict carries its reason
     for k in bad:
         reasons[k] = R.UNRECOGNIZED
     events, refused = _by_reason(reasons)
