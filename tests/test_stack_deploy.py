@@ -24,23 +24,12 @@ from embedded_aws.stack import (
     moto_supported_types,
     substitute_definition,
 )
+from template_helpers import DEFINITION_SUBSTITUTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 REAL_DEFINITION = ROOT / "statemachine" / "threatfeed.asl.json"
-CONTRACT_SUBSTITUTIONS = {
-    "PlanFunctionArn",
-    "FetchFunctionArn",
-    "TransformFunctionArn",
-    "PublishFunctionArn",
-    "SummarizeFunctionArn",
-    "NotificationTopicArn",
-    "DataBucketName",
-    "FeedConcurrency",
-    "RegionConcurrency",
-    "ActivationPollSeconds",
-    "ActivationPollAttempts",
-}
+CONTRACT_SUBSTITUTIONS = DEFINITION_SUBSTITUTIONS
 
 #: Pass states only: runs on moto without any handler, and echoes every substitution in its output.
 ECHO_DEFINITION = """{

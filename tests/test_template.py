@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from embedded_aws.stack import load_template, transform
+from template_helpers import DEFINITION_SUBSTITUTIONS
 from threatfeed.errors import RETRYABLE_ERRORS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,19 +30,7 @@ FUNCTIONS = {
 }
 #: Functions EventBridge rules invoke (GuardDuty findings, CloudTrail list changes), not the state machine.
 EVENT_FUNCTIONS = {"SightingsFunction", "TamperFunction"}
-SUBSTITUTIONS = {
-    "PlanFunctionArn",
-    "FetchFunctionArn",
-    "TransformFunctionArn",
-    "PublishFunctionArn",
-    "SummarizeFunctionArn",
-    "NotificationTopicArn",
-    "DataBucketName",
-    "FeedConcurrency",
-    "RegionConcurrency",
-    "ActivationPollSeconds",
-    "ActivationPollAttempts",
-}
+SUBSTITUTIONS = DEFINITION_SUBSTITUTIONS
 #: Allow statements on Resource "*" are limited to actions that support no resource-level permissions.
 STAR_RESOURCE_ACTIONS = {
     # the plan's own-address discovery: EC2 describe actions have no resource-level permissions

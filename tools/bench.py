@@ -450,6 +450,7 @@ def main(argv: list[str]) -> int:
             print(f"{which} walls: {walls} s")
     same = first["lists"] == steady["lists"]
     print(f"steady state lists equal to the first run's: {same}")
+    print(f"list sha256, first run: {' '.join(first['lists'])}; steady state: {' '.join(steady['lists'])}")
     print(
         f"engine: {first['accepted']:,} lines accepted, {first['rejected']:,} rejected, "
         "left out by the lists' limits (default settings: one IP list of 250,000, one entity list of 1,000): "

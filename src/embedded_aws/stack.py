@@ -42,9 +42,10 @@ import json
 import re
 import secrets
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from moto.core.common_models import CloudFormationModel
@@ -191,11 +192,32 @@ def substitute_definition(text: str, values: dict[str, str]) -> str:
 
 
 class _EmulatedModel:
-    """Shared parts of the CloudFormation models moto 5.2.5 lacks (see EMULATED_TYPES)."""
+    """Shared parts of the CloudFormation models moto 5.2.5 lacks (see EMULATED_TYPES).
+
+    moto asks a model for its type, its name property and to create, update and delete it from the resource's
+    template JSON, with untyped signatures. A model here states its type, name property and attributes with
+    :func:`_emulates` and implements only :meth:`create` and :meth:`delete` on the resource's ``Properties``: the
+    moto plumbing is in one place instead of in each model.
+    """
+
+    #: The CloudFormation resource type this model creates.
+    CFN_TYPE = ""
+    #: The property that names the resource ("" when the type has none: moto then passes the logical id).
+    NAME_PROPERTY = ""
+    #: What ``Fn::GetAtt`` may ask for.
+    ATTRIBUTES: tuple[str, ...] = ()
 
     def __init__(self, physical_id: str, attributes: dict[str, str] | None = None) -> None:
         self._physical_id = physical_id
         self._attributes = attributes or {}
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.CFN_TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
 
     @property
     def physical_resource_id(self) -> str:
@@ -203,7 +225,7 @@ class _EmulatedModel:
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in cls.ATTRIBUTES  # type: ignore[attr-defined]
+        return attr in cls.ATTRIBUTES
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
@@ -216,37 +238,59 @@ class _EmulatedModel:
         return True
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[no-untyped-def]
-        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
-    ):
-        cls.delete_from_cloudformation_json(  # type: ignore[attr-defined]
-            original_resource.physical_resource_id, cloudformation_json, account_id, region_name
-        )
-        return cls.create_from_cloudformation_json(  # type: ignore[attr-defined]
-            new_resource_name, cloudformation_json, account_id, region_name
-        )
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> _EmulatedModel:
+        """Create the resource named ``name`` (the name property, or moto's generated name) in moto."""
+        raise NotImplementedError
 
-
-class EmulatedSecret(_EmulatedModel, CloudFormationModel):
-    """``AWS::SecretsManager::Secret`` in moto's Secrets Manager. Ref = ARN."""
-
-    ATTRIBUTES = ("Id",)
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::Secret"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
+    @classmethod
+    def delete(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
+        """Delete the resource whose physical id is ``physical_id`` from moto."""
+        raise NotImplementedError
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[no-untyped-def]
         cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
     ):
+        return cls.create(resource_name, cloudformation_json.get("Properties") or {}, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[no-untyped-def]
+        cls, resource_name, cloudformation_json, account_id, region_name
+    ):
+        cls.delete(resource_name, cloudformation_json.get("Properties") or {}, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[no-untyped-def]
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    ):
+        cls.delete_from_cloudformation_json(
+            original_resource.physical_resource_id, cloudformation_json, account_id, region_name
+        )
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+
+_Model = TypeVar("_Model", bound=type[_EmulatedModel])
+
+
+def _emulates(cfn_type: str, *, name: str = "", attributes: tuple[str, ...] = ()) -> Callable[[_Model], _Model]:
+    """Declare what a model creates: its resource type, its name property and its ``Fn::GetAtt`` attributes
+    (moto's model metaclass takes no class keywords, hence a decorator rather than class arguments)."""
+
+    def declare(model: _Model) -> _Model:
+        model.CFN_TYPE, model.NAME_PROPERTY, model.ATTRIBUTES = cfn_type, name, attributes
+        return model
+
+    return declare
+
+
+@_emulates("AWS::SecretsManager::Secret", name="Name", attributes=("Id",))
+class EmulatedSecret(_EmulatedModel, CloudFormationModel):
+    """``AWS::SecretsManager::Secret`` in moto's Secrets Manager. Ref = ARN."""
+
+    @classmethod
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> _EmulatedModel:
         from moto.secretsmanager.models import secretsmanager_backends
 
-        props = cloudformation_json.get("Properties", {})
         secret_string = props.get("SecretString")
         if secret_string is None:
             generate = props.get("GenerateSecretString") or {}
@@ -255,8 +299,8 @@ class EmulatedSecret(_EmulatedModel, CloudFormationModel):
             key = generate.get("GenerateStringKey")
             secret_string = json.dumps({**json.loads(template), key: password}) if template and key else password
         tags = props.get("Tags")
-        created = secretsmanager_backends[account_id][region_name].create_secret(
-            name=resource_name,
+        created = secretsmanager_backends[account_id][region].create_secret(
+            name=name,
             secret_string=secret_string,
             secret_binary=None,
             description=props.get("Description"),
@@ -270,53 +314,37 @@ class EmulatedSecret(_EmulatedModel, CloudFormationModel):
         return cls(arn, {"Id": arn})
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[no-untyped-def]
-        cls, resource_name, cloudformation_json, account_id, region_name
-    ):
+    def delete(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
         from moto.secretsmanager.models import secretsmanager_backends
 
-        secretsmanager_backends[account_id][region_name].delete_secret(
-            resource_name, recovery_window_in_days=None, force_delete_without_recovery=True
+        secretsmanager_backends[account_id][region].delete_secret(
+            physical_id, recovery_window_in_days=None, force_delete_without_recovery=True
         )
 
 
+@_emulates("AWS::S3::BucketPolicy")
 class EmulatedBucketPolicy(_EmulatedModel, CloudFormationModel):
     """``AWS::S3::BucketPolicy`` put on the bucket in moto's S3. Ref = bucket name."""
 
-    ATTRIBUTES = ()
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::S3::BucketPolicy"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[no-untyped-def]
-        cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
-    ):
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> _EmulatedModel:
         from moto.s3.models import s3_backends
         from moto.utilities.utils import get_partition
 
-        props = cloudformation_json["Properties"]
         bucket = props["Bucket"]
         policy = json.dumps(props["PolicyDocument"]).encode()
-        backend = s3_backends[account_id][get_partition(region_name)]
+        backend = s3_backends[account_id][get_partition(region)]
         backend.put_bucket_policy(bucket, policy)
         _evaluate_policy_conditions(backend.get_bucket(bucket))
         return cls(bucket)
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[no-untyped-def]
-        cls, resource_name, cloudformation_json, account_id, region_name
-    ):
+    def delete(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
         from moto.s3.models import s3_backends
         from moto.utilities.utils import get_partition
 
-        bucket = cloudformation_json["Properties"]["Bucket"]
-        s3_backends[account_id][get_partition(region_name)].delete_bucket_policy(bucket)
+        bucket = props["Bucket"]
+        s3_backends[account_id][get_partition(region)].delete_bucket_policy(bucket)
 
 
 def _statement_may_apply(statement: dict[str, Any]) -> bool:
@@ -355,140 +383,105 @@ def _evaluate_policy_conditions(bucket: Any) -> None:
     bucket.get_permission = get_permission
 
 
+@_emulates("AWS::SNS::Subscription", attributes=("Arn",))
 class EmulatedSubscription(_EmulatedModel, CloudFormationModel):
     """``AWS::SNS::Subscription`` in moto's SNS. Ref = subscription ARN."""
 
-    ATTRIBUTES = ("Arn",)
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SNS::Subscription"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[no-untyped-def]
-        cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
-    ):
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> _EmulatedModel:
         from moto.sns.models import sns_backends
 
-        props = cloudformation_json["Properties"]
-        topic_region = props["TopicArn"].split(":")[3] or region_name
+        topic_region = props["TopicArn"].split(":")[3] or region
         subscription = sns_backends[account_id][topic_region].subscribe(
             props["TopicArn"], props["Endpoint"], props["Protocol"]
         )
         return cls(subscription.arn, {"Arn": subscription.arn})
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[no-untyped-def]
-        cls, resource_name, cloudformation_json, account_id, region_name
-    ):
+    def delete(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
         from moto.sns.models import sns_backends
 
-        sns_backends[account_id][region_name].unsubscribe(resource_name)
+        sns_backends[account_id][region].unsubscribe(physical_id)
 
 
+@_emulates("AWS::Scheduler::Schedule", name="Name", attributes=("Arn",))
 class EmulatedSchedule(_EmulatedModel, CloudFormationModel):
     """``AWS::Scheduler::Schedule`` in moto's EventBridge Scheduler (never fires). Ref = name."""
 
-    ATTRIBUTES = ("Arn",)
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Scheduler::Schedule"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[no-untyped-def]
-        cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
-    ):
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> _EmulatedModel:
         from moto.scheduler.models import scheduler_backends
 
-        props = cloudformation_json["Properties"]
-        schedule = scheduler_backends[account_id][region_name].create_schedule(
-            description=props.get("Description"),
-            end_date=props.get("EndDate"),
+        schedule = scheduler_backends[account_id][region].create_schedule(
             flexible_time_window=props["FlexibleTimeWindow"],
-            group_name=props.get("GroupName"),
-            kms_key_arn=props.get("KmsKeyArn"),
-            name=resource_name[:64],
+            name=name[:64],
             schedule_expression=props["ScheduleExpression"],
-            schedule_expression_timezone=props.get("ScheduleExpressionTimezone"),
-            start_date=props.get("StartDate"),
             state=props.get("State", "ENABLED"),
             target=props["Target"],
             action_after_completion=None,
+            **_optional(
+                props, "Description", "EndDate", "GroupName", "KmsKeyArn", "ScheduleExpressionTimezone", "StartDate"
+            ),
         )
         return cls(schedule.name, {"Arn": schedule.arn})
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[no-untyped-def]
-        cls, resource_name, cloudformation_json, account_id, region_name
-    ):
+    def delete(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
         from moto.scheduler.models import scheduler_backends
 
-        group = cloudformation_json.get("Properties", {}).get("GroupName")
-        scheduler_backends[account_id][region_name].delete_schedule(group, resource_name)
+        group = props.get("GroupName")
+        scheduler_backends[account_id][region].delete_schedule(group, physical_id)
 
 
+@_emulates("AWS::CloudWatch::Alarm", name="AlarmName", attributes=("Arn",))
 class EmulatedAlarm(_EmulatedModel, CloudFormationModel):
     """``AWS::CloudWatch::Alarm`` in moto's CloudWatch (a metric alarm; moto never evaluates it). Ref = name."""
 
-    ATTRIBUTES = ("Arn",)
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
-
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[no-untyped-def]
-        cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
-    ):
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region: str) -> _EmulatedModel:
         from moto.cloudwatch.models import cloudwatch_backends
 
-        props = cloudformation_json["Properties"]
-        alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
-            name=resource_name,
-            namespace=props.get("Namespace"),
-            metric_name=props.get("MetricName"),
+        alarm = cloudwatch_backends[account_id][region].put_metric_alarm(
+            name=name,
             metric_data_queries=[_metric_data_query(q) for q in props.get("Metrics") or []] or None,
             comparison_operator=props["ComparisonOperator"],
             evaluation_periods=int(props["EvaluationPeriods"]),
             datapoints_to_alarm=int(props["DatapointsToAlarm"]) if "DatapointsToAlarm" in props else None,
             period=int(props["Period"]) if "Period" in props else None,  # type: ignore[arg-type]
             threshold=float(props["Threshold"]) if "Threshold" in props else None,  # type: ignore[arg-type]
-            statistic=props.get("Statistic"),
-            extended_statistic=props.get("ExtendedStatistic"),
             description=props.get("AlarmDescription"),
             dimensions=list(props.get("Dimensions") or []),
             alarm_actions=list(props.get("AlarmActions") or []),
             ok_actions=list(props.get("OKActions") or []),
             insufficient_data_actions=list(props.get("InsufficientDataActions") or []),
-            unit=props.get("Unit"),
             actions_enabled=str(props.get("ActionsEnabled", True)).lower() == "true",
-            treat_missing_data=props.get("TreatMissingData"),
-            evaluate_low_sample_count_percentile=props.get("EvaluateLowSampleCountPercentile"),
-            threshold_metric_id=props.get("ThresholdMetricId"),
             tags=list(props.get("Tags") or []),
+            **_optional(
+                props,
+                "Namespace",
+                "MetricName",
+                "Statistic",
+                "ExtendedStatistic",
+                "Unit",
+                "TreatMissingData",
+                "EvaluateLowSampleCountPercentile",
+                "ThresholdMetricId",
+            ),
         )
         return cls(alarm.name, {"Arn": alarm.alarm_arn})
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[no-untyped-def]
-        cls, resource_name, cloudformation_json, account_id, region_name
-    ):
+    def delete(cls, physical_id: str, props: dict[str, Any], account_id: str, region: str) -> None:
         from moto.cloudwatch.models import cloudwatch_backends
 
-        cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+        cloudwatch_backends[account_id][region].delete_alarms([physical_id])
+
+
+def _optional(props: dict[str, Any], *names: str) -> dict[str, Any]:
+    """Optional template properties as the keyword arguments moto's backends take: ``EndDate`` as ``end_date``,
+    ``None`` where the template leaves one out. moto names its parameters after the API's, so one rule maps
+    them all instead of a line per property in every model."""
+    return {re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): props.get(name) for name in names}
 
 
 def _metric_data_query(query: dict[str, Any]) -> Any:

@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from threatfeed.errors import ConfigError
@@ -58,6 +59,25 @@ _FIELDS = ("name", "type", "url", "format", "secret", "enabled", "options")
 
 
 # ------------------------------------------------------------------------------------------ catalogue
+@dataclass(frozen=True)
+class Selection:
+    """The feeds a run was asked for by name, looked up in the catalogue: ``unknown`` names no entry,
+    ``disabled`` names a disabled one; ``by_name`` is every entry of the catalogue."""
+
+    by_name: dict[str, FeedEntry]
+    unknown: list[str]
+    disabled: list[str]
+
+
+def select_by_name(entries: Sequence[FeedEntry], wanted: Sequence[str]) -> Selection:
+    """Look ``wanted`` up in the catalogue. The CLI (before it starts a run) and the plan (in the run) refuse the
+    same names, each in its own words: one lookup keeps them from disagreeing on which."""
+    by_name = {e.name: e for e in entries}
+    unknown = [name for name in wanted if name not in by_name]
+    disabled = [name for name in wanted if name in by_name and not by_name[name].enabled]
+    return Selection(by_name, unknown, disabled)
+
+
 def parse_catalogue(text: str, *, allow_http_loopback: bool = True) -> list[FeedEntry]:
     """Parse and validate the catalogue JSON; raise :class:`ConfigError` listing every problem.
 

@@ -111,13 +111,9 @@ def start_run(
     force: bool = False,
 ) -> str:
     kind = "urgent" if urgent else "manual"
-    execution_input: dict[str, Any] = {"trigger": kind}
-    if feeds:
-        execution_input["feeds"] = feeds
-    if dry_run:
-        execution_input["dry_run"] = True
-    if force:
-        execution_input["force"] = True
+    options: dict[str, Any] = {"feeds": feeds, "dry_run": dry_run, "force": force}
+    # Only the options asked for: the state machine reads a missing key as "no" (and all feeds).
+    execution_input = {"trigger": kind, **{key: value for key, value in options.items() if value}}
     response = clients("stepfunctions").start_execution(
         stateMachineArn=refs.state_machine_arn, name=execution_name(kind), input=json.dumps(execution_input)
     )

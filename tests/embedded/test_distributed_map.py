@@ -7,7 +7,6 @@ fails for the items that ask it to, results to S3 (``ResultWriter``).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,24 +20,18 @@ from embedded_aws.distributed_map import distributed_map_emulated
 REGION = "us-east-1"
 BUCKET = "map-data"
 ROLE = "arn:aws:iam::123456789012:role/map-role"
+#: What bare moto wants in the environment: fake credentials and the tests' Region.
+ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
 
 
 @pytest.fixture
-def aws() -> Iterator[Any]:
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update(
-        {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
-    )
-    try:
-        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), distributed_map_emulated() as runs:
-            boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-            yield runs
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Bare moto with fake credentials (monkeypatch puts the environment back) and the Distributed Map emulated."""
+    for key, value in ENVIRONMENT.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), distributed_map_emulated() as runs:
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+        yield runs
 
 
 def _definition(**map_fields: Any) -> str:

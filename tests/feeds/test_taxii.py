@@ -55,6 +55,16 @@ def fetch(server, session, settings, now, secret=None, feed=None, **options) -> 
     return Fetcher(session, settings, now)(feed, secret)
 
 
+def two_runs(server, session, settings, now, added: dict[str, Any]) -> tuple[FakeTaxii, FetchedFeed, FetchedFeed]:
+    """An incremental feed over two runs: the first fetches 45.9.148.114 (added five hours ago), then ``added``
+    arrives (an hour ago) and the second run fetches from the first's cursor."""
+    fake = FakeTaxii().install(server)
+    fake.add(now - timedelta(hours=5), stix("ipv4-addr", "45.9.148.114", now))
+    first = fetch(server, session, settings, now)
+    fake.add(now - timedelta(hours=1), added)
+    return fake, first, fetch(server, session, settings, now, cursor=first.cursor)
+
+
 def patterns(body: bytes) -> list[str]:
     bundle = json.loads(body)
     assert bundle["type"] == "bundle"
@@ -84,12 +94,7 @@ def test_a_titled_collection_is_paged_into_one_bundle_with_a_cursor(server, sess
 
 
 def test_the_cursor_makes_each_run_incremental(server, session, settings, now) -> None:
-    fake = FakeTaxii().install(server)
-    fake.add(now - timedelta(hours=5), stix("ipv4-addr", "45.9.148.114", now))
-    first = fetch(server, session, settings, now)
-    fake.add(now - timedelta(hours=1), stix("domain-name", "update-checker.top", now))
-
-    second = fetch(server, session, settings, now, cursor=first.cursor)
+    fake, first, second = two_runs(server, session, settings, now, stix("domain-name", "update-checker.top", now))
     third = fetch(server, session, settings, now, cursor=second.cursor)
 
     assert patterns(second.body) == ["[domain-name:value = 'update-checker.top']"]
@@ -182,11 +187,7 @@ def test_the_bundle_is_what_the_engine_lists_revocations_included(server, sessio
 
 
 def test_incremental_bodies_add_up_in_the_engine_with_replace_false(server, session, settings, now) -> None:
-    fake = FakeTaxii().install(server)
-    fake.add(now - timedelta(hours=5), stix("ipv4-addr", "45.9.148.114", now))
-    first = fetch(server, session, settings, now)
-    fake.add(now - timedelta(hours=1), stix("ipv4-addr", "91.92.240.10", now))
-    second = fetch(server, session, settings, now, cursor=first.cursor)
+    _, first, second = two_runs(server, session, settings, now, stix("ipv4-addr", "91.92.240.10", now))
     as_the_pipeline_runs = EngineSettings(now=now, days_requested=7, replace_delivered=True)
 
     one = build_lists([FeedBody("taxii-hvi", first.body, "stix", {"replace": False})], as_the_pipeline_runs)

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from threatfeed.config import Settings
 from threatfeed.errors import ConfigError
@@ -33,12 +30,9 @@ def settings(*, isight_enabled: bool = True) -> Settings:
 
 
 @pytest.fixture
-def store() -> Iterator[Store]:
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        yield Store(s3, BUCKET)
+def store(s3: Any) -> Store:
+    """The data bucket (``s3``, from conftest) as the pipeline's store."""
+    return Store(s3, BUCKET)
 
 
 def event(**request: Any) -> dict[str, Any]:

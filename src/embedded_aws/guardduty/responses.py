@@ -23,6 +23,16 @@ _JSON = {"Content-Type": "application/json"}
 _Answer = tuple[str, dict[str, Any]]
 
 
+def _changeable(body: dict[str, Any]) -> dict[str, Any]:
+    """The members a Create*Set and an Update*Set request share, as the backend's keyword arguments."""
+    return {
+        "name": body.get("name"),
+        "location": body.get("location"),
+        "activate": body.get("activate"),
+        "expected_bucket_owner": body.get("expectedBucketOwner"),
+    }
+
+
 class GuardDutyListsResponse(GuardDutyResponse):
     """moto's ``GuardDutyResponse`` plus the list operations (its detector and filter actions still work here)."""
 
@@ -76,13 +86,10 @@ class GuardDutyListsResponse(GuardDutyResponse):
         set_id = self.lists_backend.create_set(
             kind,
             detector_id,
-            name=body.get("name"),
             fmt=body.get("format"),
-            location=body.get("location"),
-            activate=body.get("activate"),
             client_token=body.get("clientToken"),
             tags=body.get("tags"),
-            expected_bucket_owner=body.get("expectedBucketOwner"),
+            **_changeable(body),
         )
         self._trail(f"Create{kind.name}", {"detectorId": detector_id, **body}, {kind.id_member: set_id})
         return json.dumps({kind.id_member: set_id}), dict(_JSON)
@@ -110,15 +117,7 @@ class GuardDutyListsResponse(GuardDutyResponse):
         kind, detector_id, set_id = self._set_path()
         assert set_id is not None
         body = self._json_body()
-        self.lists_backend.update_set(
-            kind,
-            detector_id,
-            set_id,
-            name=body.get("name"),
-            location=body.get("location"),
-            activate=body.get("activate"),
-            expected_bucket_owner=body.get("expectedBucketOwner"),
-        )
+        self.lists_backend.update_set(kind, detector_id, set_id, **_changeable(body))
         self._trail(f"Update{kind.name}", {"detectorId": detector_id, kind.id_member: set_id, **body})
         return "{}", dict(_JSON)
 

@@ -338,21 +338,22 @@ def _missing_object(
     ]
 
 
-@rule("s3", "GetObject", "HeadObject")
-def _s3_get_object(call: Call) -> list[Permission]:
-    bucket, key, version = call.params["Bucket"], call.params["Key"], call.params.get("VersionId")
-    context = _s3_context(call, **{"s3:versionid": version})
-    action = "s3:GetObjectVersion" if version else "s3:GetObject"
-    own = Permission(action, _s3_object_arn(call, bucket, key), context, _bucket_policy(call, bucket))
-    return [own, *_missing_object(call, bucket, key, version, context)]
+#: Reading an object: the action for the current version, and the one for a named version (``VersionId``).
+_OBJECT_READS = {
+    "GetObject": ("s3:GetObject", "s3:GetObjectVersion"),
+    "HeadObject": ("s3:GetObject", "s3:GetObjectVersion"),
+    "GetObjectTagging": ("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
+}
 
 
-@rule("s3", "GetObjectTagging")
-def _s3_get_object_tagging(call: Call) -> list[Permission]:
+@rule("s3", *_OBJECT_READS)
+def _s3_read_object(call: Call) -> list[Permission]:
     bucket, key, version = call.params["Bucket"], call.params["Key"], call.params.get("VersionId")
     context = _s3_context(call, **{"s3:versionid": version})
-    action = "s3:GetObjectVersionTagging" if version else "s3:GetObjectTagging"
-    own = Permission(action, _s3_object_arn(call, bucket, key), context, _bucket_policy(call, bucket))
+    current, versioned = _OBJECT_READS[call.operation]
+    own = Permission(
+        versioned if version else current, _s3_object_arn(call, bucket, key), context, _bucket_policy(call, bucket)
+    )
     return [own, *_missing_object(call, bucket, key, version, context)]
 
 

@@ -280,17 +280,10 @@ def _edit(
         text = _dump(document)
         validated(text, f"the catalogue of stack {refs.stack_name!r}", allow_http_loopback=allow_loopback(args))
         try:
-            version = operate.write_catalogue(
-                clients,
-                refs,
-                text,
-                if_match=stored.etag if stored else None,
-                if_absent=stored is None,
-                allow_http_loopback=allow_loopback(args),
-            )
+            version = _replace(args, clients, refs, stored, text)
         except operate.CatalogueConflict:
             continue  # someone else wrote in between: redo the change on their version
-        undo = f"; undo: threatfeed feeds restore {stored.version_id}" if stored and stored.version_id else ""
+        undo = _undo_hint(stored)
         if stored is None:
             done += " (there was no catalogue yet: the run's default one is now never written)"
         if args.json:
@@ -305,6 +298,27 @@ def _edit(
 
 
 # ----------------------------------------------------------------------------------------------- verbs
+def _replace(
+    args: argparse.Namespace, clients: Any, refs: Any, stored: operate.StoredCatalogue | None, text: str
+) -> str:
+    """Write ``text`` as the catalogue only if the stored one is still ``stored`` (still absent when ``None``);
+    returns the new S3 version id. Every command that replaces the catalogue goes through this conditional write,
+    so a change made in between is never silently overwritten: :class:`operate.CatalogueConflict` instead."""
+    return operate.write_catalogue(
+        clients,
+        refs,
+        text,
+        if_match=stored.etag if stored else None,
+        if_absent=stored is None,
+        allow_http_loopback=allow_loopback(args),
+    )
+
+
+def _undo_hint(stored: operate.StoredCatalogue | None) -> str:
+    """How to go back to the catalogue a write replaced (its S3 version), or nothing when there was none."""
+    return f"; undo: threatfeed feeds restore {stored.version_id}" if stored and stored.version_id else ""
+
+
 def _show(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
     clients, refs = connect(args)
     rows = operate.feeds(clients, refs)
@@ -359,17 +373,10 @@ def _import(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
             f"{current}); nothing was written: export it again, redo your edit, import"
         )
     try:
-        version = operate.write_catalogue(
-            clients,
-            refs,
-            text,
-            if_match=stored.etag if stored else None,
-            if_absent=stored is None,
-            allow_http_loopback=allow_loopback(args),
-        )
+        version = _replace(args, clients, refs, stored, text)
     except operate.CatalogueConflict as error:
         raise CliError(f"{error}: export it again, redo your edit, import") from None
-    undo = f"; undo: threatfeed feeds restore {stored.version_id}" if stored and stored.version_id else ""
+    undo = _undo_hint(stored)
     print(
         f"Catalogue of {refs.stack_name} replaced ({len(entries)} feeds; S3 version {version}{undo}).",
         file=out,
@@ -474,14 +481,7 @@ def _restore(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         print(f"Version {args.target} is already the current catalogue; nothing written", file=out)
         return 0
     try:
-        version = operate.write_catalogue(
-            clients,
-            refs,
-            wanted.text,
-            if_match=stored.etag if stored else None,
-            if_absent=stored is None,
-            allow_http_loopback=allow_loopback(args),
-        )
+        version = _replace(args, clients, refs, stored, wanted.text)
     except operate.CatalogueConflict as error:
         raise CliError(f"{error}: look at `threatfeed feeds history` and restore again") from None
     print(

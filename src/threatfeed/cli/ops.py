@@ -120,21 +120,20 @@ def start_command(args: argparse.Namespace, out: TextIO) -> int:
 
 def _check_feeds(clients: operate.Clients, refs: operate.StackRefs, wanted: list[str]) -> None:
     """Unknown or disabled feeds are said before a run is started for them (the run would refuse them)."""
-    from threatfeed.catalogue import parse_catalogue
+    from threatfeed.catalogue import parse_catalogue, select_by_name
     from threatfeed.errors import ConfigError
 
     try:
         entries = parse_catalogue(operate.read_catalogue(clients, refs))
     except (ConfigError, LookupError):
         return  # no catalogue yet, or an invalid one: the run says so, with a notification
-    by_name = {e.name: e for e in entries}
-    unknown = [n for n in wanted if n not in by_name]
-    if unknown:
+    selected = select_by_name(entries, wanted)
+    if selected.unknown:
         raise CliError(
-            f"no feed {', '.join(repr(n) for n in unknown)} in the catalogue of stack {refs.stack_name!r} "
-            f"({refs.region}); it has: {', '.join(sorted(by_name)) or 'no feeds'} (`threatfeed feeds`)"
+            f"no feed {', '.join(repr(n) for n in selected.unknown)} in the catalogue of stack {refs.stack_name!r} "
+            f"({refs.region}); it has: {', '.join(sorted(selected.by_name)) or 'no feeds'} (`threatfeed feeds`)"
         )
-    disabled = [n for n in wanted if not by_name[n].enabled]
+    disabled = selected.disabled
     if disabled:
         raise CliError(
             f"feed {', '.join(repr(n) for n in disabled)} is disabled in the catalogue of stack {refs.stack_name!r}:"

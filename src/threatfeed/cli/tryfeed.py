@@ -18,6 +18,8 @@ from threatfeed.catalogue import FeedEntry
 from threatfeed.config import DEFAULT_WARNINGLISTS
 
 SecretLookup = Callable[[str], Mapping[str, Any]]
+#: The engine's counts of the tried body, shown as ``threatfeed parse`` shows a file's.
+_COUNTS = ("lines", "skipped", "accepted", "rejected", "ipv4", "domains")
 
 
 def load_secrets_file(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -95,15 +97,10 @@ def try_feed(
         return {**result, "outcome": "failed", "error": type(error).__name__, "cause": str(error)}
     stats = engine.feeds[entry.name].to_dict()
     outcome, why = feed_outcome("ok", stats)
+    result.update({count: stats.get(count) for count in _COUNTS})
     result.update(
         outcome=outcome,
         format=stats.get("format") or entry.format,
-        lines=stats.get("lines"),
-        skipped=stats.get("skipped"),
-        accepted=stats.get("accepted"),
-        rejected=stats.get("rejected"),
-        ipv4=stats.get("ipv4"),
-        domains=stats.get("domains"),
         reasons=dict(sorted((stats.get("reasons") or {}).items())),
         samples=stats.get("samples") or [],
         lists={lst.kind: lst.entries for lst in engine.lists},

@@ -13,6 +13,7 @@ the list's name, and contributions kept from earlier runs are brought under toda
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace as with_fields
 from typing import Any
@@ -22,6 +23,7 @@ from threatfeed.engine.model import EngineResult, EngineSettings, FeedBody, Feed
 from threatfeed.engine.packing import pack
 from threatfeed.engine.parse import ParsedFeed, parse_body, policy_for
 from threatfeed.engine.reasons import is_correction
+from threatfeed.engine.reuse import body_digest, feed_key, fingerprint, reuse, settings_digest
 from threatfeed.engine.state import FeedState, advance, age, dump, load
 from threatfeed.engine.warninglist_use import for_settings, scrub_states
 from threatfeed.errors import FeedRejected
@@ -41,17 +43,26 @@ def build_lists(
     now = int(settings.now.timestamp())
     cutoff = now - settings.days_requested * 86400
     name_cutoff = now - settings.domain_days * 86400
-    old = scrub_states(load(previous_state), warn)
+    loaded = load(previous_state)
+    old = scrub_states(loaded, warn)
     stats: dict[str, FeedStats] = {}
     parsed: dict[str, ParsedFeed] = {}
+    # A feed delivered as one body may reuse its last parse (same bytes, same key: :mod:`.reuse`).
+    pages = Counter(body.feed for body in feeds)
+    shared = settings_digest(settings) if feeds else ""
+    marks: dict[str, tuple[str | None, str]] = {}
     seen_at: dict[str, int] = {}
     priority: dict[str, int] = {}
     failed: set[str] = set()
     replacing: set[str] = set()
     for body in feeds:
         name = body.feed
+        reused = None
+        if pages[name] == 1:
+            marks[name] = (body_digest(body), feed_key(body, shared))
+            reused = reuse(loaded.get(name), *marks[name])
         try:
-            result = parse_body(
+            result = reused or parse_body(
                 body.body, feed=name, format=body.format, options=body.options, settings=settings, policy=policy
             )
         except FeedRejected as exc:
@@ -88,6 +99,8 @@ def build_lists(
         retained[name] = advance(
             old.get(name), result, seen_at[name], cutoff, priority[name], replace=replace, name_cutoff=name_cutoff
         )
+        if name in marks and name not in failed:
+            retained[name].body = fingerprint(retained[name], result, *marks[name])
         failed.discard(name)
     for name in sorted(set(carry_over) | failed):
         if name in retained:

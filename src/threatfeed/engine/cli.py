@@ -19,6 +19,7 @@ state every scheduled run after the first pays, aging and provenance included::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections.abc import Mapping
@@ -96,7 +97,14 @@ def run(
 ) -> tuple[EngineResult, dict[str, Any]]:
     """The result and the CLI's JSON summary for one body (with the default warninglists, as the transform);
     ``previous_state``: the state an earlier run left (``--state``)."""
-    feed = FeedBody(feed=name, body=body, format=fmt, options=options or {})
+    digest = None
+    if isinstance(body, FileBody):  # hashed as a stream, as the fetch stage hashes what it stores
+        sha = hashlib.sha256()
+        with body.open() as stream:
+            while block := stream.read(1 << 20):
+                sha.update(block)
+        digest = sha.hexdigest()
+    feed = FeedBody(feed=name, body=body, format=fmt, options=options or {}, sha256=digest)
     chosen = tuple(t.strip() for t in warninglists.split(",") if t.strip())
     result = build_lists(
         # replace_delivered, as the transform: a body is its feed's whole current list (what it drops is delisted)

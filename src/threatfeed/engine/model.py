@@ -53,6 +53,9 @@ class FeedBody:
     format: str = "auto"
     options: Mapping[str, Any] = field(default_factory=dict)
     fetched_at: datetime | None = None
+    #: the body's SHA-256 (hex) when the caller already has it (a streamed body hashed as it was fetched): a body
+    #: equal to the last run's reuses its parsed contribution (:mod:`threatfeed.engine.reuse`)
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)

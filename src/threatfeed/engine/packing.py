@@ -78,9 +78,10 @@ class Tier:
 
     rank: Rank
     ipv4: list[Spans] = field(default_factory=list)
-    domains: set[str] = field(default_factory=set)
+    domains: set[str] | frozenset[str] = frozenset()
     name_rows: list[Row] = field(default_factory=list)  # the rows the names come from
-    by_feed: dict[str, tuple[list[Spans], set[str]]] = field(default_factory=dict)  # each feed's share of it
+    #: each feed's share of it
+    by_feed: dict[str, tuple[list[Spans], set[str] | frozenset[str]]] = field(default_factory=dict)
 
 
 def tiers_of(feeds: Mapping[str, FeedState], settings: EngineSettings | None = None) -> list[Tier]:
@@ -120,14 +121,25 @@ def tiers_of(feeds: Mapping[str, FeedState], settings: EngineSettings | None = N
 
 def _add(by_rank: dict[Rank, Tier], rank: Rank, feed: str, spans: Spans, names: Row | None) -> None:
     tier = by_rank.setdefault(rank, Tier(rank))
-    own = tier.by_feed.setdefault(feed, ([], set()))
+    own = tier.by_feed.setdefault(feed, ([], frozenset()))
     if spans:
         tier.ipv4.append(spans)
         own[0].append(spans)
     if names is not None and names.domains:
-        tier.domains |= names.domains
+        tier.domains = _joined(tier.domains, names.domains)
         tier.name_rows.append(names)
-        own[1].update(names.domains)
+        tier.by_feed[feed] = (own[0], _joined(own[1], names.domains))
+
+
+def _joined(held: set[str] | frozenset[str], more: frozenset[str]) -> set[str] | frozenset[str]:
+    """``held`` with ``more``: the row's own set while it is the only one (a million names are not copied twice
+    for one feed's single row), a set of their own once a second joins (updated in place from then on)."""
+    if not held:
+        return more
+    if isinstance(held, frozenset):
+        held = set(held)
+    held |= more
+    return held
 
 
 def _ip_counts(feeds: Mapping[str, FeedState]) -> tuple[np.ndarray, np.ndarray] | None:

@@ -68,6 +68,8 @@ class FeedState:
     priority: int = 0
     last_success: int | None = None
     rows: list[Row] = field(default_factory=list)
+    #: what the rows were last built from, when it can be reused (:mod:`threatfeed.engine.reuse`); else None
+    body: dict[str, Any] | None = None
 
     def all_ipv4(self) -> Spans:
         return union(*(r.ipv4 for r in self.rows))
@@ -89,7 +91,10 @@ def load(previous: Mapping[str, Any] | None) -> dict[str, FeedState]:
             )
             for r in data.get("rows", ())
         ]
-        out[name] = FeedState(int(data.get("priority", 0)), data.get("last_success"), rows)
+        mark = data.get("body")
+        out[name] = FeedState(
+            int(data.get("priority", 0)), data.get("last_success"), rows, mark if isinstance(mark, dict) else None
+        )
     return out
 
 
@@ -114,6 +119,7 @@ def dump(feeds: Mapping[str, FeedState], now: int) -> dict[str, Any]:
                     }
                     for r in sorted(fs.rows, key=lambda r: (r.first, r.last, r.confidence))
                 ],
+                **({"body": fs.body} if fs.body else {}),
             }
             for name, fs in sorted(feeds.items())
         },

@@ -9,6 +9,9 @@
   function is a parameter so tests never sleep.
 * :class:`Budget`: the pages, bytes and seconds one fetch may spend across all its requests, so a paging API
   cannot run a Lambda into its timeout or its memory.
+* :func:`follow_pages`: the paging loop every paged adapter runs, with a "read one page" function of its own;
+  :func:`items_and_next` reads the usual page envelope (a list of items and a ``next``).
+* :func:`stix_bundle`: the STIX 2.1 bundle the STIX-writing adapters (``mandiant``, ``taxii``) deliver.
 * :func:`json_document`: an API body as JSON, or :class:`FeedRejected` for an HTML page, a JSON error object or
   something that is not JSON at all.
 * option and secret readers that fail with :class:`ConfigError` naming the feed and what to fix.
@@ -19,13 +22,15 @@ Credential values never appear in URLs (they are sent as headers), in messages (
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -46,6 +51,8 @@ MAX_WAIT = 60.0
 #: Default cap on the pages one fetch may request.
 DEFAULT_MAX_PAGES = 100
 _POST_RETRYABLE = frozenset({502, 503, 504})
+#: Where a page is: a query, a URL, a page number, whatever the API pages by.
+Where = TypeVar("Where")
 
 
 # ------------------------------------------------------------------------------------------ options
@@ -203,6 +210,53 @@ class Budget:
         return left
 
 
+# --------------------------------------------------------------------------------------------- paging
+def follow_pages(budget: Budget, first: Where, read_page: Callable[[Where], Where | None]) -> None:
+    """Read pages from ``first`` on until ``read_page`` says there is no next one.
+
+    ``read_page`` asks for the page at one place (a query, a URL, a page number: whatever the API pages by), keeps
+    what it wants and returns where the next page is, or ``None`` to stop. Each page is counted against the budget
+    before it is asked for, so an API that never stops paging (or pages in a circle) ends in
+    :class:`FeedRejected` at ``options.max_pages`` instead of running the Lambda into its timeout; one loop for
+    every adapter keeps that rule in one place.
+    """
+    where: Where | None = first
+    while where is not None:
+        budget.next_page()
+        where = read_page(where)
+
+
+def items_and_next(
+    entry: FeedEntry,
+    answer: Answer,
+    key: str,
+    *,
+    source: str,
+    hint: str,
+    secrets: Collection[str],
+    example: str,
+) -> tuple[list[Any], str | None]:
+    """The items of a page whose envelope is ``{key: [...], "next": "<token or link>"}``, and its ``next``, or
+    ``None`` when paging ends; no items and no ``next`` for "nothing" (204, an empty body).
+
+    A JSON answer without the list is almost always the wrong URL (a web page's API, another version), so the
+    :class:`FeedRejected` points at the catalogue URL with ``example`` as the expected API root. An empty page
+    ends paging even with a ``next``: a server that keeps linking to empty pages would otherwise be read up to
+    the page cap.
+    """
+    doc = json_page(entry, answer, source=source, hint=hint, secrets=secrets)
+    if doc is None:
+        return [], None
+    items = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise FeedRejected(
+            f"feed {entry.name}: {source} answered without a {key!r} list; check the URL in the catalogue (the API "
+            f"root, e.g. {example})"
+        )
+    link = doc.get("next")
+    return items, link if items and isinstance(link, str) and link.strip() else None
+
+
 # ------------------------------------------------------------------------------------------- requests
 @dataclass(frozen=True)
 class Answer:
@@ -333,6 +387,18 @@ def window_start(now: datetime, days: int, feed: str, *, max_days: int = 30) -> 
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     return datetime.fromtimestamp(int(now.timestamp()) - days * 86400, UTC)
+
+
+def stix_bundle(objects: Sequence[Mapping[str, Any]]) -> bytes:
+    """The objects as one STIX 2.1 bundle whose id is derived from the content: equal input gives equal output, so
+    an unchanged feed gives a byte-equal body and the pipeline can tell nothing changed."""
+    digest = hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
+    bundle = {
+        "type": "bundle",
+        "id": f"bundle--{uuid.uuid5(uuid.NAMESPACE_URL, 'threatfeed:' + digest)}",
+        "objects": objects,
+    }
+    return json.dumps(bundle, separators=(",", ":")).encode()
 
 
 def source_of(url: str) -> str:

@@ -28,26 +28,13 @@ Secret: ``{"key_id": "...", "key_secret": "..."}`` (Mandiant Advantage, Settings
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from threatfeed.errors import FeedRejected
-from threatfeed.feeds.api import (
-    Budget,
-    bool_option,
-    call,
-    int_option,
-    json_page,
-    list_option,
-    parse_time,
-    secret_values,
-    source_of,
-    window_start,
-)
+from threatfeed.feeds import api
 from threatfeed.feeds.base import api_root, status_phrase
 from threatfeed.feeds.context import FetchContext, FetchedFeed
 from threatfeed.feeds.registry import FeedEntry
@@ -70,7 +57,7 @@ class _Session:
     """The bearer token of one fetch: fetched on first use, refreshed on a 401."""
 
     def __init__(
-        self, entry: FeedEntry, root: str, key_id: str, key_secret: str, *, context: FetchContext, budget: Budget
+        self, entry: FeedEntry, root: str, key_id: str, key_secret: str, *, context: FetchContext, budget: api.Budget
     ) -> None:
         self.entry = entry
         self.root = root
@@ -88,7 +75,7 @@ class _Session:
         )
 
     def refresh(self) -> str:
-        answer = call(
+        answer = api.call(
             self.context,
             self.root + TOKEN_PATH,
             entry=self.entry,
@@ -104,7 +91,7 @@ class _Session:
         where = "the Mandiant token endpoint"
         if answer.status == 400:  # OAuth2 answers invalid_client/invalid_grant with 400 as often as with 401
             raise FeedRejected(f"feed {self.entry.name}: {where} answered {status_phrase(400)}; {self.auth_hint}")
-        doc = json_page(self.entry, answer, source=where, hint=self.auth_hint, secrets=self.secrets)
+        doc = api.json_page(self.entry, answer, source=where, hint=self.auth_hint, secrets=self.secrets)
         token = doc.get("access_token") if isinstance(doc, dict) else None
         if not isinstance(token, str) or not token.strip():
             raise FeedRejected(
@@ -122,52 +109,45 @@ class _Session:
 def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
     """Download the Mandiant indicators of the window's days up to the run's start time as a STIX 2.1 bundle."""
     now = context.now
-    key_id, key_secret = secret_values(entry, context.secret, SECRET_KEYS, "Mandiant")
+    key_id, key_secret = api.secret_values(entry, context.secret, SECRET_KEYS, "Mandiant")
     root = api_root(entry, strip=(INDICATOR_PATH, TOKEN_PATH))
-    start = window_start(now, context.days_requested, entry.name)
+    start = api.window_start(now, context.days_requested, entry.name)
     end = int((now if now.tzinfo else now.replace(tzinfo=UTC)).timestamp())
-    min_score = int_option(entry, "gte_mscore", DEFAULT_MSCORE, 0, 100)
-    kinds = list_option(entry, "types", DEFAULT_TYPES, allowed=tuple(STIX_TYPES))
+    min_score = api.int_option(entry, "gte_mscore", DEFAULT_MSCORE, 0, 100)
+    kinds = api.list_option(entry, "types", DEFAULT_TYPES, allowed=tuple(STIX_TYPES))
     first_query: dict[str, Any] = {
         "start_epoch": int(start.timestamp()),
         "end_epoch": end,
-        "limit": int_option(entry, "page_size", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE),
+        "limit": api.int_option(entry, "page_size", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE),
         "gte_mscore": min_score,
-        "exclude_osint": bool_option(entry, "exclude_osint", False),
+        "exclude_osint": api.bool_option(entry, "exclude_osint", False),
         "include_misp": False,
     }
-    budget = Budget.of(entry)
+    budget = api.Budget.of(entry)
     auth = _Session(entry, root, key_id, key_secret, context=context, budget=budget)
     url = root + INDICATOR_PATH
-    source = source_of(url)
+    source = api.source_of(url)
     kept: dict[tuple[str, str], dict[str, Any]] = {}
-    next_token: str | None = None
-    retried_401 = False
-    while True:
-        if not retried_401:
-            budget.next_page()
-        query = {"next": next_token, "include_misp": False} if next_token else first_query
-        answer = call(context, url, entry=entry, budget=budget, headers=auth.headers(), params=query)
-        if answer.status == 401 and not retried_401:  # an expired token: one fresh token, one more try
-            retried_401 = True
+
+    def read_page(query: dict[str, Any]) -> dict[str, Any] | None:
+        answer = api.call(context, url, entry=entry, budget=budget, headers=auth.headers(), params=query)
+        if answer.status == 401:  # an expired token: one fresh token, one more try (not another page)
             auth.refresh()
-            continue
-        retried_401 = False
-        doc = json_page(entry, answer, source="the Mandiant API", hint=auth.auth_hint, secrets=auth.secrets)
-        if doc is None:
-            break
-        page = doc.get("indicators") if isinstance(doc, dict) else None
-        if not isinstance(page, list):
-            raise FeedRejected(
-                f"feed {entry.name}: the Mandiant API answered without an 'indicators' list; check the URL in the "
-                f"catalogue (the API root, e.g. {DEFAULT_URL})"
-            )
+            answer = api.call(context, url, entry=entry, budget=budget, headers=auth.headers(), params=query)
+        page, token = api.items_and_next(
+            entry,
+            answer,
+            "indicators",
+            source="the Mandiant API",
+            hint=auth.auth_hint,
+            secrets=auth.secrets,
+            example=DEFAULT_URL,
+        )
         for item in page:
             _keep(item, kinds, min_score, kept)
-        token = doc.get("next")
-        if not page or not isinstance(token, str) or not token:
-            break
-        next_token = token
+        return None if token is None else {"next": token, "include_misp": False}
+
+    api.follow_pages(budget, first_query, read_page)
     if not kept:
         return FetchedFeed.empty(entry.name, source)
     return FetchedFeed(entry.name, 200, stix_bundle(kept.values(), now), STIX_MEDIA_TYPE, source)
@@ -209,9 +189,9 @@ def stix_bundle(indicators: Any, now: datetime) -> bytes:
     objects = []
     for item in indicators:
         kind, value = item["type"], item["value"].strip()
-        first = parse_time(item.get("first_seen")) or now
+        first = api.parse_time(item.get("first_seen")) or now
         first = min(first, now)
-        modified = parse_time(item.get("last_updated")) or parse_time(item.get("last_seen")) or first
+        modified = api.parse_time(item.get("last_updated")) or api.parse_time(item.get("last_seen")) or first
         modified = max(min(modified, now), first)
         obj: dict[str, Any] = {
             "type": "indicator",
@@ -229,13 +209,7 @@ def stix_bundle(indicators: Any, now: datetime) -> bytes:
             obj["confidence"] = score
         objects.append(obj)
     objects.sort(key=lambda o: o["id"])
-    digest = hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
-    bundle = {
-        "type": "bundle",
-        "id": f"bundle--{uuid.uuid5(uuid.NAMESPACE_URL, 'threatfeed:' + digest)}",
-        "objects": objects,
-    }
-    return json.dumps(bundle, separators=(",", ":")).encode()
+    return api.stix_bundle(objects)
 
 
 def _uuid_of(item: Mapping[str, Any], kind: str, value: str) -> uuid.UUID:

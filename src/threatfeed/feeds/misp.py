@@ -29,16 +29,7 @@ import json
 from typing import Any
 
 from threatfeed.errors import FeedRejected
-from threatfeed.feeds.api import (
-    Budget,
-    bool_option,
-    call,
-    int_option,
-    json_page,
-    list_option,
-    secret_values,
-    source_of,
-)
+from threatfeed.feeds import api
 from threatfeed.feeds.base import api_root, window_days
 from threatfeed.feeds.context import FetchContext, FetchedFeed
 from threatfeed.feeds.registry import FeedEntry
@@ -69,43 +60,43 @@ def search_body(entry: FeedEntry, days: int, page: int, page_size: int) -> dict[
     """The restSearch filters of one page."""
     body: dict[str, Any] = {
         "returnFormat": "json",
-        "type": list(list_option(entry, "types", DEFAULT_TYPES, allowed=ALLOWED_TYPES)),
-        "to_ids": bool_option(entry, "to_ids", True),
+        "type": list(api.list_option(entry, "types", DEFAULT_TYPES, allowed=ALLOWED_TYPES)),
+        "to_ids": api.bool_option(entry, "to_ids", True),
         "last": f"{days}d",
-        "enforceWarninglist": bool_option(entry, "enforce_warninglist", True),
+        "enforceWarninglist": api.bool_option(entry, "enforce_warninglist", True),
         "limit": page_size,
         "page": page,
     }
     if "tags" in entry.options:
-        body["tags"] = list(list_option(entry, "tags", ()))
+        body["tags"] = list(api.list_option(entry, "tags", ()))
     if "published" in entry.options:
-        body["published"] = bool_option(entry, "published", True)
+        body["published"] = api.bool_option(entry, "published", True)
     return body
 
 
 def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
     """Download the MISP attributes of the window's days up to the run's start time."""
-    (key,) = secret_values(entry, context.secret, ("key",), "MISP")
+    (key,) = api.secret_values(entry, context.secret, ("key",), "MISP")
     days = window_days(entry.name, context.days_requested)
     url = api_root(entry, strip=(SEARCH_PATH,)) + SEARCH_PATH
-    source = source_of(url)
-    page_size = int_option(entry, "page_size", DEFAULT_PAGE_SIZE, 1, 100_000)
-    budget = Budget.of(entry, default_pages=DEFAULT_MAX_PAGES)
+    source = api.source_of(url)
+    page_size = api.int_option(entry, "page_size", DEFAULT_PAGE_SIZE, 1, 100_000)
+    budget = api.Budget.of(entry, default_pages=DEFAULT_MAX_PAGES)
     headers = {"Authorization": key, "Accept": "application/json", "Content-Type": "application/json"}
     hint = (
         f"check the auth key in secret {entry.secret} (MISP: My Profile, Auth keys) and that its user may use the "
         "API; not retried"
     )
     kept: list[dict[str, Any]] = []
-    while True:
-        page = budget.next_page()
+
+    def read_page(page: int) -> int | None:
         body = json.dumps(search_body(entry, days, page, page_size)).encode()
-        answer = call(context, url, entry=entry, budget=budget, headers=headers, data=body)
+        answer = api.call(context, url, entry=entry, budget=budget, headers=headers, data=body)
         if _no_matches(answer.body):
-            break
-        doc = json_page(entry, answer, source="MISP", hint=hint, secrets=(key,))
+            return None
+        doc = api.json_page(entry, answer, source="MISP", hint=hint, secrets=(key,))
         if doc is None:
-            break
+            return None
         if not isinstance(doc, dict) or "response" not in doc:
             raise FeedRejected(
                 f"feed {entry.name}: MISP answered JSON without a 'response' (keys: "
@@ -114,8 +105,9 @@ def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
             )
         found = list(attributes(doc["response"]))
         kept.extend({k: attr[k] for k in KEPT_FIELDS if k in attr} for attr in found)
-        if len(found) < page_size:
-            break
+        return None if len(found) < page_size else page + 1  # a full page: there may be more
+
+    api.follow_pages(budget, 1, read_page)
     if not kept:
         return FetchedFeed.empty(entry.name, source)
     output = json.dumps({"response": {"Attribute": kept}}, separators=(",", ":")).encode()

@@ -30,19 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from threatfeed.errors import FeedRejected
-from threatfeed.feeds.api import (
-    Budget,
-    call,
-    int_option,
-    json_page,
-    list_option,
-    parse_time,
-    rfc3339,
-    same_host,
-    secret_values,
-    source_of,
-    window_start,
-)
+from threatfeed.feeds import api
 from threatfeed.feeds.base import api_root
 from threatfeed.feeds.context import FetchContext, FetchedFeed
 from threatfeed.feeds.registry import FeedEntry
@@ -56,41 +44,37 @@ DEFAULT_PAGE_SIZE = 50
 DEFAULT_MAX_PAGES = 50
 HEADER = ("Indicator type", "Indicator", "Description")
 _DESCRIPTION_CHARS = 120
+#: Where a page is: its URL and the query to add (only the first page has one; ``next`` links carry theirs).
+_Page = tuple[str, Mapping[str, Any] | None]
 
 
 def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
     """Download the subscribed pulses modified in the window and return their indicators as OTX_CSV."""
-    (key,) = secret_values(entry, context.secret, ("api_key",), "OTX")
+    (key,) = api.secret_values(entry, context.secret, ("api_key",), "OTX")
     now = context.now if context.now.tzinfo else context.now.replace(tzinfo=UTC)
-    since = window_start(now, context.days_requested, entry.name)
+    since = api.window_start(now, context.days_requested, entry.name)
     root = api_root(entry, strip=(SUBSCRIBED_PATH,))
-    kinds = list_option(entry, "types", DEFAULT_TYPES, allowed=tuple(CSV_TYPES))
-    page_size = int_option(entry, "page_size", DEFAULT_PAGE_SIZE, 1, 1000)
-    budget = Budget.of(entry, default_pages=DEFAULT_MAX_PAGES)
+    kinds = api.list_option(entry, "types", DEFAULT_TYPES, allowed=tuple(CSV_TYPES))
+    page_size = api.int_option(entry, "page_size", DEFAULT_PAGE_SIZE, 1, 1000)
+    budget = api.Budget.of(entry, default_pages=DEFAULT_MAX_PAGES)
     headers = {"X-OTX-API-KEY": key, "Accept": "application/json"}
     hint = f"check the api_key in secret {entry.secret} (OTX: Settings, OTX Key); not retried"
     url = root + SUBSCRIBED_PATH
-    source = source_of(url)
-    params: Mapping[str, Any] | None = {"modified_since": rfc3339(since), "limit": page_size}
+    source = api.source_of(url)
     rows: dict[tuple[str, str], str] = {}
-    while True:
-        budget.next_page()
-        answer = call(context, url, entry=entry, budget=budget, headers=headers, params=params)
-        doc = json_page(entry, answer, source="OTX", hint=hint, secrets=(key,))
-        if doc is None:
-            break
-        pulses = doc.get("results") if isinstance(doc, dict) else None
-        if not isinstance(pulses, list):
-            raise FeedRejected(
-                f"feed {entry.name}: OTX answered without a 'results' list; check the URL in the catalogue (the API "
-                f"root, e.g. {DEFAULT_URL})"
-            )
+
+    def read_page(where: _Page) -> _Page | None:
+        page_url, params = where
+        answer = api.call(context, page_url, entry=entry, budget=budget, headers=headers, params=params)
+        pulses, link = api.items_and_next(
+            entry, answer, "results", source="OTX", hint=hint, secrets=(key,), example=DEFAULT_URL
+        )
         for pulse in pulses:
             _collect(pulse, kinds, now, rows)
-        link = doc.get("next")
-        if not pulses or not isinstance(link, str) or not link.strip():
-            break
-        url, params = _next_page(entry, root, link.strip()), None
+        return None if link is None else (_next_page(entry, root, link.strip()), None)
+
+    first: _Page = (url, {"modified_since": api.rfc3339(since), "limit": page_size})
+    api.follow_pages(budget, first, read_page)
     if not rows:
         return FetchedFeed.empty(entry.name, source)
     return FetchedFeed(entry.name, 200, otx_csv(rows), "text/csv; charset=utf-8", source)
@@ -98,7 +82,7 @@ def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
 
 def _next_page(entry: FeedEntry, root: str, link: str) -> str:
     """The next page's URL on the catalogue's scheme and host (its path and query from ``link``)."""
-    if not same_host(link, root):
+    if not api.same_host(link, root):
         raise FeedRejected(
             f"feed {entry.name}: OTX's next page is on {urlsplit(link).hostname or 'an unnamed host'}, not on the "
             "catalogue URL's host; the API key is not sent there. Check the URL in the catalogue"
@@ -119,7 +103,7 @@ def _collect(pulse: Any, kinds: tuple[str, ...], now: datetime, rows: dict[tuple
             continue
         if item.get("is_active") in (0, False, "0"):
             continue
-        expires = parse_time(item.get("expiration"))
+        expires = api.parse_time(item.get("expiration"))
         if expires is not None and expires <= now:
             continue
         rows.setdefault((CSV_TYPES[item["type"]], value.strip()), description)

@@ -33,29 +33,16 @@ gives a 204 with an empty body and the cursor unchanged.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlunsplit
 
 from threatfeed.errors import ConfigError, FeedRejected
-from threatfeed.feeds.api import (
-    Budget,
-    call,
-    int_option,
-    json_page,
-    list_option,
-    parse_time,
-    rfc3339,
-    source_of,
-    str_option,
-    window_start,
-)
+from threatfeed.feeds import api
 from threatfeed.feeds.base import status_phrase, url_parts
 from threatfeed.feeds.context import FetchContext, FetchedFeed
 from threatfeed.feeds.http_list import auth_headers
@@ -81,7 +68,7 @@ def locate(entry: FeedEntry) -> tuple[str, str]:
     match = _COLLECTION_IN_PATH.match(path)
     if match:
         path, from_path = match.group("root"), match.group("id")
-    option = str_option(entry, "collection")
+    option = api.str_option(entry, "collection")
     if option and from_path and option != from_path:
         raise ConfigError(
             f"feed {entry.name}: the URL names collection {from_path!r} but options.collection is {option!r}; "
@@ -98,15 +85,15 @@ def locate(entry: FeedEntry) -> tuple[str, str]:
 
 def start_after(entry: FeedEntry, now: datetime, days: int) -> str:
     """``added_after`` for this run: the stored cursor, but never before the Days Requested window."""
-    window = window_start(now, days, entry.name)
+    window = api.window_start(now, days, entry.name)
     cursor = entry.options.get("cursor")
     stored = cursor.get("added_after") if isinstance(cursor, Mapping) else None
-    when = parse_time(stored)
+    when = api.parse_time(stored)
     if cursor is not None and when is None:
         logger.warning("feed %s: the stored TAXII cursor is unreadable; fetching the whole window", entry.name)
     if when is not None and when > window:
         return str(stored).strip()
-    return rfc3339(window)
+    return api.rfc3339(window)
 
 
 def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
@@ -114,10 +101,10 @@ def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
     credentials = auth_headers(entry, context.secret)
     secrets = tuple(credentials.values())
     root, wanted = locate(entry)
-    page_size = int_option(entry, "page_size", 1000, 1, 10_000)
-    match_types = list_option(entry, "match_type", DEFAULT_MATCH_TYPES)
+    page_size = api.int_option(entry, "page_size", 1000, 1, 10_000)
+    match_types = api.list_option(entry, "match_type", DEFAULT_MATCH_TYPES)
     added_after = start_after(entry, context.now, context.days_requested)
-    budget = Budget.of(entry)
+    budget = api.Budget.of(entry)
     headers = {"Accept": MEDIA_TYPE, **credentials}
     if entry.secret:
         hint = f"check the credentials in secret {entry.secret} and that they may read the collection; not retried"
@@ -125,13 +112,13 @@ def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
         hint = "the server wants credentials: name a secret in the catalogue entry; not retried"
 
     def get(url: str, params: Mapping[str, Any] | None, what: str) -> tuple[Any, Mapping[str, str]]:
-        answer = call(context, url, entry=entry, budget=budget, headers=headers, params=params)
+        answer = api.call(context, url, entry=entry, budget=budget, headers=headers, params=params)
         if answer.status == 406:
             raise FeedRejected(
                 f"feed {entry.name}: {what} answered {status_phrase(406)} to {MEDIA_TYPE}: the server does not speak "
                 "TAXII 2.1 (TAXII 2.0 and 1.x are not supported); check the URL in the catalogue"
             )
-        doc = json_page(entry, answer, source=what, hint=hint, secrets=secrets)
+        doc = api.json_page(entry, answer, source=what, hint=hint, secrets=secrets)
         if doc is None:
             return {}, answer.headers
         if not isinstance(doc, dict):
@@ -140,14 +127,14 @@ def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
 
     collection_id = wanted if _UUID.match(wanted) else _find_collection(entry, root, wanted, get)
     objects_url = f"{root}/collections/{quote(collection_id, safe='')}/objects/"
-    source = source_of(objects_url)
+    source = api.source_of(objects_url)
     what = "the TAXII server"
     base = {"added_after": added_after, "limit": page_size, "match[type]": ",".join(match_types)}
-    query: dict[str, Any] = dict(base)
-    latest: tuple[datetime, str] | None = None
+    latest: tuple[datetime, str] | None = None  # the newest X-TAXII-Date-Added-Last seen: the next cursor
     kept: dict[tuple[str, str], dict[str, Any]] = {}
-    while True:
-        budget.next_page()
+
+    def read_page(query: dict[str, Any]) -> dict[str, Any] | None:
+        nonlocal latest
         doc, response_headers = get(objects_url, query, what)
         page = doc.get("objects", [])
         if not isinstance(page, list):
@@ -155,25 +142,26 @@ def fetch(entry: FeedEntry, context: FetchContext) -> FetchedFeed:
         for obj in page:
             _keep(obj, kept)
         last = str(response_headers.get(DATE_ADDED_LAST) or "").strip()
-        last_time = parse_time(last)
+        last_time = api.parse_time(last)
         if last_time is not None and (latest is None or last_time > latest[0]):
             latest = (last_time, last)
         if doc.get("more") is not True or not page:
-            break
+            return None
         token = doc.get("next")
         if isinstance(token, str) and token:
-            query = {**base, "next": token}
-        elif last_time is not None and last != query.get("added_after"):
-            query = {**base, "added_after": last}
-        else:
-            raise FeedRejected(
-                f"feed {entry.name}: {what} says there is more but gives neither 'next' nor {DATE_ADDED_LAST}; "
-                "the server cannot be paged"
-            )
+            return {**base, "next": token}
+        if last_time is not None and last != query.get("added_after"):
+            return {**base, "added_after": last}
+        raise FeedRejected(
+            f"feed {entry.name}: {what} says there is more but gives neither 'next' nor {DATE_ADDED_LAST}; "
+            "the server cannot be paged"
+        )
+
+    api.follow_pages(budget, dict(base), read_page)
     cursor = {"added_after": latest[1] if latest else added_after}
     if not kept:
         return FetchedFeed.empty(entry.name, source, cursor=cursor)
-    return FetchedFeed(entry.name, 200, stix_bundle(kept.values()), STIX_MEDIA_TYPE, source, cursor=cursor)
+    return FetchedFeed(entry.name, 200, api.stix_bundle(list(kept.values())), STIX_MEDIA_TYPE, source, cursor=cursor)
 
 
 def _find_collection(entry: FeedEntry, root: str, wanted: str, get: Any) -> str:
@@ -209,15 +197,3 @@ def _keep(obj: Any, kept: dict[tuple[str, str], dict[str, Any]]) -> None:
         return
     key = (str(obj.get("id") or json.dumps(obj, sort_keys=True)), str(obj.get("modified") or ""))
     kept[key] = obj
-
-
-def stix_bundle(objects: Any) -> bytes:
-    """The objects as one STIX 2.1 bundle (the id is derived from the content: equal input, equal output)."""
-    items = list(objects)
-    digest = hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()
-    bundle = {
-        "type": "bundle",
-        "id": f"bundle--{uuid.uuid5(uuid.NAMESPACE_URL, 'threatfeed:' + digest)}",
-        "objects": items,
-    }
-    return json.dumps(bundle, separators=(",", ":")).encode()

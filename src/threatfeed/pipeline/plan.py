@@ -10,7 +10,7 @@ from dataclasses import asdict
 from importlib import resources
 from typing import Any
 
-from threatfeed.catalogue import FeedEntry, parse_catalogue
+from threatfeed.catalogue import FeedEntry, parse_catalogue, select_by_name
 from threatfeed.config import Settings
 from threatfeed.errors import ConfigError
 from threatfeed.pipeline.contracts import MachineSettings, Plan, Run, Skipped
@@ -46,17 +46,15 @@ def select_feeds(entries: list[FeedEntry], wanted: list[str] | None) -> list[Fee
     enabled = [e for e in entries if e.enabled]
     if not wanted:
         return enabled
-    by_name = {e.name: e for e in entries}
-    unknown = [name for name in wanted if name not in by_name]
-    if unknown:
+    selected = select_by_name(entries, wanted)
+    if selected.unknown:
         raise ConfigError(
-            f"Unknown feed(s) {', '.join(unknown)} in the execution input; the catalogue has: "
-            f"{', '.join(sorted(by_name)) or 'no feeds'}"
+            f"Unknown feed(s) {', '.join(selected.unknown)} in the execution input; the catalogue has: "
+            f"{', '.join(sorted(selected.by_name)) or 'no feeds'}"
         )
-    disabled = [name for name in wanted if not by_name[name].enabled]
-    if disabled:
-        raise ConfigError(f"Feed(s) {', '.join(disabled)} are disabled in the catalogue; enable them first")
-    return [by_name[name] for name in wanted]
+    if selected.disabled:
+        raise ConfigError(f"Feed(s) {', '.join(selected.disabled)} are disabled in the catalogue; enable them first")
+    return [selected.by_name[name] for name in wanted]
 
 
 def select_regions(configured: tuple[str, ...], wanted: list[str] | None) -> list[str]:

@@ -125,6 +125,19 @@ class Decision:
     held: list[Finding]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One run's transform as a whole, what it read, built and decided: the manifest records it and the commit
+    writes it, so both take it as one value instead of the same six arguments each."""
+
+    run: Run
+    fetched: Sequence[FetchResult]
+    inputs: Inputs
+    built: Built
+    lists: Sequence[ListPointer]
+    decision: Decision
+
+
 def transform_run(run: Run, fetched: Sequence[FetchResult], *, settings: Settings, store: Store) -> TransformResult:
     """Build the lists for ``run`` from the fetch results and write them, the manifest and the engine state."""
     if run.get("rollback_to"):
@@ -135,7 +148,7 @@ def transform_run(run: Run, fetched: Sequence[FetchResult], *, settings: Setting
     if settings.publish_allow_list and settings.allow_list:
         lists.append(trusted_list(settings.allow_list, settings=settings, store=store))
     decision = decide_publish(run, lists, built, inputs.history, settings.guards)
-    return commit(run, fetched, inputs, built, lists, decision, store=store)
+    return commit(Outcome(run, fetched, inputs, built, lists, decision), store=store)
 
 
 def load_inputs(run: Run, fetched: Sequence[FetchResult], *, settings: Settings, store: Store) -> Inputs:
@@ -158,6 +171,8 @@ def load_inputs(run: Run, fetched: Sequence[FetchResult], *, settings: Settings,
                     format=result.get("format", "auto"),
                     options=result.get("options") or {},
                     fetched_at=now,
+                    # the hash fetch computed of the stored bytes: an unchanged body is not parsed again
+                    sha256=result.get("sha256"),
                 )
             )
         else:
@@ -279,47 +294,32 @@ def decide_publish(
     return Decision(publish, reason, guarded, publishable, findings, held)
 
 
-def manifest_document(
-    run: Run,
-    fetched: Sequence[FetchResult],
-    inputs: Inputs,
-    built: Built,
-    lists: Sequence[ListPointer],
-    decision: Decision,
-) -> dict[str, Any]:
+def manifest_document(outcome: Outcome) -> dict[str, Any]:
     """The run's manifest (``manifests/<run>.json``): everything the run read, built and decided, and why."""
-    held = decision.held
+    built, decision, lists = outcome.built, outcome.decision, outcome.lists
     return {
-        "run": dict(run),
-        "fetched": [dict(r) for r in fetched],
+        "run": dict(outcome.run),
+        "fetched": [dict(r) for r in outcome.fetched],
         "engine": built.engine.manifest(),
         "lists": list(lists),
         "publish": decision.publish,
         "reason": decision.reason,
-        "guard": held[0].as_dict() if held else None,
+        "guard": decision.held[0].as_dict() if decision.held else None,
         "findings": [f.as_dict() for f in decision.findings],
         "coverage": {"feeds": built.coverage, "lists": {item["name"]: item.get("addresses") for item in lists}},
         "poisoned": [f.as_dict() for f in built.poison],
-        "guardduty_overlap": guardduty_overlap(fetched, built.engine),
+        "guardduty_overlap": guardduty_overlap(outcome.fetched, built.engine),
         "benign": {name: {"benign": b, "values": v} for name, (b, v) in sorted(built.shares.items())},
-        "hits": inputs.hits,
+        "hits": outcome.inputs.hits,
     }
 
 
-def commit(
-    run: Run,
-    fetched: Sequence[FetchResult],
-    inputs: Inputs,
-    built: Built,
-    lists: Sequence[ListPointer],
-    decision: Decision,
-    *,
-    store: Store,
-) -> TransformResult:
+def commit(outcome: Outcome, *, store: Store) -> TransformResult:
     """Write the manifest and, unless the run changes nothing, the engine state and the feeds' cursors; return
     the transform result. A dry run changes nothing, and a guarded run must not make the held-back content the new
     baseline (nor move a cursor past a body whose entries were not kept)."""
-    manifest = manifest_document(run, fetched, inputs, built, lists, decision)
+    run, fetched, built, decision = outcome.run, outcome.fetched, outcome.built, outcome.decision
+    manifest = manifest_document(outcome)
     manifest_pointer = store.put_json(manifest_key(run["id"]), manifest)
     if decision.publish or (not run.get("dry_run") and not decision.held):
         store.put_json(ENGINE_STATE_KEY, built.engine.state)
