@@ -33,7 +33,7 @@ from typing import Any
 from threatfeed.engine import reasons as R
 from threatfeed.engine.classify import Collector
 from threatfeed.engine.decode import BodyNotUnderstood, BodyUnreadable
-from threatfeed.engine.formats.tabular import norm_header
+from threatfeed.engine.formats.tabular import NAME_COLUMNS, norm_header
 
 #: Record fields that hold an indicator (names lower case without ``_``/``-``/blanks), most specific first.
 VALUE_KEYS = (
@@ -57,13 +57,7 @@ VALUE_KEYS = (
     "range",
     "asn",  # before names: an AS-number record's "domain" is its operator's web site (Spamhaus ASN-DROP)
     "asnumber",
-    "domain",
-    "domainname",
-    "hostname",
-    "host",
-    "fqdn",
-    "url",
-    "uri",
+    *NAME_COLUMNS,
     "value",
 )
 #: Fields holding an AS number, read as ``AS<n>`` so that an AS-number feed (Spamhaus ASN-DROP) says what it is

@@ -22,6 +22,8 @@ from threatfeed.engine.classify import Collector
 from threatfeed.engine.decode import BodyUnreadable
 from threatfeed.engine.ipv4 import LOOSE_QUAD
 
+#: Header names that hold a host name or a URL, in preference order (the JSON reader's record fields end the same).
+NAME_COLUMNS = ("domain", "domainname", "hostname", "host", "fqdn", "url", "uri")
 #: Header names (lower case, spaces/underscores/dashes removed) that hold indicators, in preference order.
 INDICATOR_COLUMNS = (
     "indicator",
@@ -49,13 +51,7 @@ INDICATOR_COLUMNS = (
     "netblock",
     "subnet",
     "range",
-    "domain",
-    "domainname",
-    "hostname",
-    "host",
-    "fqdn",
-    "url",
-    "uri",
+    *NAME_COLUMNS,
 )
 
 
