@@ -185,10 +185,8 @@ class Store:
 
     def get_json(self, key: str, default: Any = None) -> Any:
         """The JSON document at ``key``, or ``default`` when there is none yet."""
-        try:
-            return json.loads(self.get_bytes(key))
-        except self._s3.exceptions.NoSuchKey:
-            return default
+        text = self.get_text(key)
+        return default if text is None else json.loads(text)
 
     def keys(self, prefix: str) -> list[str]:
         """Every key under ``prefix`` (sorted)."""

@@ -79,10 +79,11 @@ def plan_run(event: dict[str, Any], settings: Settings, catalogue_text: str) -> 
         raise ConfigError("rollback_to republishes a whole earlier run: do not combine it with feeds")
     # A rollback fetches nothing: it republishes lists already in S3.
     feeds = [] if rollback_to else select_feeds(parse_catalogue(catalogue_text), request.get("feeds"))
-    skipped = [Skipped(feed=f.name, reason=why) for f in feeds if (why := stack_disabled(f, settings))]
+    verdicts = [(f, stack_disabled(f, settings)) for f in feeds]  # each feed judged once
+    skipped = [Skipped(feed=f.name, reason=why) for f, why in verdicts if why]
     if skipped and request.get("feeds"):
         raise ConfigError("; ".join(item["reason"] for item in skipped))
-    feeds = [f for f in feeds if not stack_disabled(f, settings)]
+    feeds = [f for f, why in verdicts if not why]
     regions = select_regions(settings.regions, request.get("regions"))
     machine = event.get("settings") or {}
     run = Run(
