@@ -230,7 +230,11 @@ class _FileBody:
     def __init__(self, path: str) -> None:
         self.path = path
         # the fetch stage hashes a body as it streams it to S3 and hands the digest to the transform
-        self.sha256 = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        digest = hashlib.sha256()
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+        self.sha256 = digest.hexdigest()
 
     def open(self) -> IO[bytes]:
         return open(self.path, "rb")

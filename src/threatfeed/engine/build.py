@@ -63,7 +63,13 @@ def build_lists(
             reused = reuse(loaded.get(name), *marks[name])
         try:
             result = reused or parse_body(
-                body.body, feed=name, format=body.format, options=body.options, settings=settings, policy=policy
+                body.body,
+                feed=name,
+                format=body.format,
+                options=body.options,
+                settings=settings,
+                policy=policy,
+                known_names=state_names(old.get(name)),
             )
         except FeedRejected as exc:
             failed.add(name)
@@ -82,7 +88,7 @@ def build_lists(
             replacing.add(name)
     retained: dict[str, FeedState] = {}
     for name in sorted(parsed):
-        result = parsed[name]
+        result = parsed.pop(name)  # let go once folded in: a big feed's parse is hundreds of MB
         stats[name] = result.stats
         if name in failed:  # another page of the same feed was unreadable: keep what was read, note it
             stats[name].error = "part of the feed was unreadable"
@@ -102,6 +108,7 @@ def build_lists(
         if name in marks and name not in failed:
             retained[name].body = fingerprint(retained[name], result, *marks[name])
         failed.discard(name)
+        del result
     for name in sorted(set(carry_over) | failed):
         if name in retained:
             continue
@@ -109,6 +116,7 @@ def build_lists(
             retained[name] = age(old[name], cutoff, name_cutoff)
         entry = stats.setdefault(name, FeedStats(feed=name))
         entry.carried_over = True
+    del loaded, old  # the previous state's rows are folded in: packing gets their memory
     left_out: dict[str, Any] = {}
     lists, dropped = pack(retained, policy, settings, report=left_out)
     kept = {name: fs for name, fs in retained.items() if fs.rows}
@@ -122,6 +130,17 @@ def build_lists(
         warninglists=W.report(warn, stats),
         left_out=left_out,
     )
+
+
+def state_names(fs: FeedState | None) -> dict[str, str] | None:
+    """The names a feed's state holds, each mapped to itself, for its parse to keep those string objects (see
+    :class:`~threatfeed.engine.classify.Collector`); None when it holds none."""
+    if fs is None or not any(r.domains for r in fs.rows):
+        return None
+    known: dict[str, str] = {}
+    for r in fs.rows:
+        known.update(zip(r.domains, r.domains, strict=True))
+    return known
 
 
 def explicitly_empty(stats: FeedStats) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import compress, repeat
 from operator import and_, ge, is_, lshift, not_, or_, sub
 from socket import AF_INET6, inet_aton, inet_pton
@@ -161,8 +161,13 @@ class Collector:
         *,
         zero_padded: bool = False,
         kinds: frozenset[str] = KINDS,
+        known_names: Mapping[str, str] | None = None,
     ) -> None:
         self.feed = feed
+        #: The names the feed's state already holds, each mapped to itself: an accepted name equal to one of them
+        #: is kept as that string object, so a name listed day after day is held once, not once per run's parse
+        #: (a million names are some 75 MB of strings).
+        self.known_names = known_names or {}
         self.policy = policy
         self.confidence = confidence
         #: The feed declares zero-padded dotted quads (``061.067.077.098``): read them as decimal.
@@ -441,7 +446,12 @@ class Collector:
             return
         names, numbers = self._without_unlistable(names, numbers)
         names = self._without_warned(names, numbers)
-        self.default_names.update(names)
+        self._take_default_names(names)
+
+    def _take_default_names(self, names: list[str]) -> None:
+        """Accept ``names`` at the collector's confidence, as the state's own strings where it has them."""
+        known = self.known_names
+        self.default_names.update(map(known.get, names, names) if known else names)
         self.n_domains += len(names)
         self.accepted += len(names)
 
@@ -479,10 +489,7 @@ class Collector:
     def add_default_names(self, names: list[str]) -> None:
         """Names already normalized and judged, accepted at the collector's confidence (less those a
         warninglist matches: the caller does not know their lines, so their samples show line 0)."""
-        names = self._without_warned(names, None)
-        self.default_names.update(names)
-        self.n_domains += len(names)
-        self.accepted += len(names)
+        self._take_default_names(self._without_warned(names, None))
 
     # -- the slow path --------------------------------------------------------------------------------------
     def add(
@@ -564,7 +571,7 @@ class Collector:
                 self.tally.count(refused, line, text)
         for listed in names:
             if self.domains.get(listed, -1) < conf:
-                self.domains[listed] = conf
+                self.domains[self.known_names.get(listed, listed)] = conf
         self.n_domains += len(names)
         return True
 
@@ -633,12 +640,19 @@ class Collector:
         self.quad_batches = []
         if bulk is not None and not len(bulk):
             bulk = None
-        for conf, keys in self.keys.items():
+        keyed, self.keys = self.keys, {}  # each confidence's keys are let go as soon as they are read
+        for conf in list(keyed):
+            keys = keyed.pop(conf)
             if conf == self.confidence and bulk is not None:
                 # one union of the bulk addresses (their own starts and ends) and the other intervals' bounds
                 starts, ends = key_bounds(keys)
-                out[conf] = from_bounds(np.concatenate((bulk, starts)), np.concatenate((bulk, ends)))
+                del keys
+                all_starts = np.concatenate((bulk, starts))
+                del starts
+                all_ends = np.concatenate((bulk, ends))
+                del ends
                 bulk = None
+                out[conf] = from_bounds(all_starts, all_ends, scratch=True)
             else:
                 out[conf] = from_keys(keys)
         if bulk is not None:

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from itertools import filterfalse
 from typing import Any
 
 import numpy as np
@@ -206,8 +207,10 @@ def advance(
     _place_current_addresses(groups, window, parsed, seen)
     _place_current_names(groups, window, parsed.domains, seen)
     new_rows = []
-    for (first, last, conf), (spans_list, name_set) in groups.items():
+    for key in list(groups):  # each group let go as its row is made: a million names are a 32 MB set table
+        (first, last, conf), (spans_list, name_set) = key, groups.pop(key)
         row = Row(first, last, conf, union(*spans_list) if spans_list else Spans(), frozenset(name_set))
+        del spans_list, name_set
         if not row.empty():
             new_rows.append(row)
     return FeedState(priority, seen, new_rows)
@@ -241,20 +244,31 @@ def _place_current_names(groups: _Groups, window: list[Row], names: Mapping[str,
     """Current names: first-seen is the earliest of the rows holding them (set operations per row, rows in
     first-seen order), grouped by confidence (usually one for the whole body)."""
     by_first: list[tuple[int, set[str]]] = []
-    left = set(names)
+    # no copy of the names up front, and what is left shrinks into a new set each time (a set never shrinks its
+    # table): with a million names each copy is a 32 MB table
+    left: Collection[str] = names.keys()
     for r in sorted((r for r in window if r.domains), key=lambda r: r.first):
         if not left:
             break
-        held = left.intersection(r.domains)
+        held = set(filter(r.domains.__contains__, left))
         if held:
             by_first.append((min(r.first, seen), held))
-            left -= held
+            left = set(filterfalse(held.__contains__, left))
     if left:
-        by_first.append((seen, left))
+        by_first.append((seen, set(left)))
     confidences = set(names.values())
     for first, group in by_first:
         if len(confidences) == 1:
-            _slot(groups, first, seen, next(iter(confidences)))[1].update(group)
+            _put_names(groups, first, seen, next(iter(confidences)), group)
         else:
             for n in group:
                 _slot(groups, first, seen, names[n])[1].add(n)
+
+
+def _put_names(groups: _Groups, first: int, last: int, conf: int, names: set[str]) -> None:
+    """Add ``names`` (the caller's to give away) to a row being built: as its set when it has none yet (no copy)."""
+    slot = _slot(groups, first, last, conf)
+    if slot[1]:
+        slot[1].update(names)
+    else:
+        groups[(first, last, conf)] = (slot[0], names)
