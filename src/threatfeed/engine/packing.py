@@ -28,7 +28,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, filterfalse
 from typing import Any
 
 import numpy as np
@@ -181,10 +181,10 @@ def _split_by_count(spans: Spans, counts: tuple[np.ndarray, np.ndarray]) -> dict
 
 def _name_counts(feeds: Mapping[str, FeedState]) -> Counter[str] | None:
     """How many feeds list each name, when two feeds or more list names; else None."""
-    sets = [frozenset().union(*(r.domains for r in fs.rows)) for fs in feeds.values()]
-    sets = [s for s in sets if s]
-    if len(sets) < 2:
+    holding = [fs for fs in feeds.values() if any(r.domains for r in fs.rows)]
+    if len(holding) < 2:  # decided before any union: one feed's million names are a 32 MB set table
         return None
+    sets = [frozenset().union(*(r.domains for r in fs.rows)) for fs in holding]
     counts: Counter[str] = Counter()
     for names in sets:
         counts.update(names)
@@ -223,6 +223,14 @@ def first_blocks(spans: Spans, limit: int) -> Spans:
         if end != s:
             out.ranged.append(whole)
     return out
+
+
+def _sorted_difference(names: list[str], less: list[str]) -> list[str]:
+    """``names`` without ``less`` (both sorted, each name once), still sorted: no copy when ``less`` is empty, and
+    never a set of ``names`` (a million of them)."""
+    if not less:
+        return names
+    return list(filterfalse(set(less).__contains__, names))
 
 
 def domain_lines(names: set[str], policy: Policy) -> list[str]:
@@ -344,14 +352,15 @@ class _Group:
         base_spans, base_names = self.content(lo)
         next_spans, next_names = self.content(lo + 1)
         extra_ip = subtract(next_spans, base_spans)
-        extra_names = sorted(set(next_names) - set(base_names))
+        extra_names = _sorted_difference(next_names, base_names)
         n_ip_extra = count_blocks(extra_ip)
         room = self.slots * self.cap - count_blocks(base_spans) - len(base_names)
 
         def build(k: int) -> tuple[Spans, list[str]]:
             k_ip = min(k, n_ip_extra)
             spans = union(base_spans, first_blocks(extra_ip, k_ip)) if k_ip else base_spans
-            names = sorted(set(base_names) | set(extra_names[: k - k_ip])) if k > k_ip else base_names
+            # two sorted runs of distinct names, disjoint: one merge, no sets
+            names = sorted([*base_names, *extra_names[: k - k_ip]]) if k > k_ip else base_names
             return spans, names
 
         def render(k: int) -> list[str]:

@@ -110,7 +110,10 @@ def _u32(values: np.ndarray | Iterable[int]) -> np.ndarray:
 
 def key_bounds(keys: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
     """``start << 32 | end`` keys -> their starts and their ends (``uint32`` arrays)."""
-    k = np.array(keys if isinstance(keys, list) else list(keys), dtype=np.uint64)
+    if isinstance(keys, array) and keys.typecode == "Q":
+        k = np.frombuffer(keys, dtype=np.uint64) if len(keys) else np.empty(0, dtype=np.uint64)
+    else:
+        k = np.array(keys if isinstance(keys, list) else list(keys), dtype=np.uint64)
     return (k >> np.uint64(SHIFT)).astype(np.uint32), (k & np.uint64(MASK32)).astype(np.uint32)
 
 
@@ -202,33 +205,33 @@ def merge_into(big: Spans, small: Spans) -> Spans:
 
 def subtract(base: Spans, cut: Spans) -> Spans:
     """``base`` minus ``cut``: ``base`` intersected with the gaps of ``cut`` (NumPy, no Python loop over
-    intervals: a scheduled run subtracts a whole feed's current addresses from its earlier rows)."""
+    intervals: a scheduled run subtracts a whole feed's current addresses from its earlier rows). Taken
+    :data:`INTERSECT_BLOCK` intervals of ``base`` at a time, each against the gaps of only the part of ``cut``
+    that reaches it: the gaps of a ten-million-interval ``cut`` are never built whole."""
     if not base or not cut:
         return base
-    if len(cut) > 256:  # a big cut (warninglists: tens of thousands of intervals): only those touching base matter
-        cut = touching(cut, base)
-        if not cut:
-            return base
-    return intersect(base, _gaps(cut))
-
-
-def _gaps(spans: Spans) -> Spans:
-    """Every address of IPv4 that ``spans`` does not hold, as intervals (``spans`` is not empty). In 32 bits: the
-    gap between two intervals never wraps (each start is past the previous end), only the first and the last
-    gaps can be empty."""
-    starts, ends = view(spans.starts), view(spans.ends)
-    gap_starts, gap_ends = ends[:-1] + np.uint32(1), starts[1:] - np.uint32(1)
-    keep = gap_starts <= gap_ends
+    b_s, b_e = view(base.starts), view(base.ends)
+    c_s, c_e = view(cut.starts), view(cut.ends)
     out_s, out_e = array("I"), array("I")
-    if starts[0] > 0:
-        out_s.append(0)
-        out_e.append(int(starts[0]) - 1)
-    _extend(out_s, gap_starts[keep])
-    _extend(out_e, gap_ends[keep])
-    if ends[-1] < MASK32:
-        out_s.append(int(ends[-1]) + 1)
-        out_e.append(MASK32)
-    return Spans(out_s, out_e)
+    for lo in range(0, len(b_s), INTERSECT_BLOCK):
+        a_s, a_e = b_s[lo : lo + INTERSECT_BLOCK], b_e[lo : lo + INTERSECT_BLOCK]
+        g_s, g_e = _gaps_within(c_s, c_e, int(a_s[0]), int(a_e[-1]))
+        _intersect_block(a_s, a_e, g_s, g_e, out_s, out_e)
+    if len(out_s) == len(b_s) and out_s == base.starts and out_e == base.ends:
+        return base  # nothing of base was cut: the set itself, as before
+    return Spans(out_s, out_e) if out_s else Spans()
+
+
+def _gaps_within(c_s: np.ndarray, c_e: np.ndarray, low: int, high: int) -> tuple[np.ndarray, np.ndarray]:
+    """The addresses of ``[low, high]`` that the sorted, disjoint intervals ``c_s``/``c_e`` do not hold, as
+    sorted ``uint32`` interval bounds (64-bit arithmetic on the part of ``cut`` inside the range only)."""
+    i = int(np.searchsorted(c_e, low, side="left"))  # first interval ending at or after low
+    j = int(np.searchsorted(c_s, high, side="right"))  # past the last starting at or before high
+    inner_s, inner_e = c_s[i:j].astype(np.int64), c_e[i:j].astype(np.int64)
+    starts = np.concatenate(([low], inner_e + 1))
+    ends = np.concatenate((inner_s - 1, [high]))
+    keep = starts <= ends
+    return starts[keep].astype(np.uint32), ends[keep].astype(np.uint32)
 
 
 def _extend(out: array[int], values: np.ndarray) -> None:
