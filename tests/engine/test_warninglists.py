@@ -137,6 +137,23 @@ def test_a_contribution_kept_from_an_earlier_run_is_brought_under_todays_lists()
     assert lines_of(today, "ip") == ["45.9.148.114"] and lines_of(today, "domain") == ["sample-c2-relay.top"]
 
 
+def test_a_state_written_under_the_same_lists_is_not_scrubbed_again_and_a_new_list_still_applies(monkeypatch):
+    import threatfeed.engine.build as B
+
+    scrubbed: list[int] = []
+    real = B.scrub_states
+    monkeypatch.setattr(B, "scrub_states", lambda feeds, warn: scrubbed.append(len(feeds)) or real(feeds, warn))
+    first = build_lists([FeedBody("f", b"45.9.148.114\n185.220.101.34\nsample-c2-relay.top\n")], default())
+    assert first.state["clean_under"] and scrubbed == [0]
+    # the same lists and settings: every kept row is already under them (a million names take most of a second)
+    same = build_lists([], default(), previous_state=first.state, carry_over=["f"])
+    assert scrubbed == [0] and lines_of(same, "ip") == lines_of(first, "ip")
+    # a user's list added since: the state was clean under other lists, so it is brought under this one
+    mine = settings(warninglists=("default",), warninglist_files={"partners": b"45.9.148.0/24\n"})
+    later = build_lists([], mine, previous_state=same.state, carry_over=["f"])
+    assert scrubbed == [0, 1] and lines_of(later, "ip") == ["185.220.101.34"]
+
+
 def test_a_users_own_list_is_counted_under_its_name():
     mine = b"# partners\n45.9.148.0/24\npartner-corp.net\n"
     result = build_lists(

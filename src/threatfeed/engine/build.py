@@ -44,12 +44,16 @@ def build_lists(
     cutoff = now - settings.days_requested * 86400
     name_cutoff = now - settings.domain_days * 86400
     loaded = load(previous_state)
-    old = scrub_states(loaded, warn)
+    # Every row a run keeps was parsed under its warninglists or brought under them: a state written under the
+    # same settings and engine (warninglists and their data included) needs no scrubbing again (a million names
+    # take most of a second to look up).
+    shared = settings_digest(settings) if feeds or loaded else ""
+    clean = bool(warn.lists) and bool(previous_state) and (previous_state or {}).get("clean_under") == shared
+    old = dict(loaded) if clean else scrub_states(loaded, warn)
     stats: dict[str, FeedStats] = {}
     parsed: dict[str, ParsedFeed] = {}
     # A feed delivered as one body may reuse its last parse (same bytes, same key: :mod:`.reuse`).
     pages = Counter(body.feed for body in feeds)
-    shared = settings_digest(settings) if feeds else ""
     marks: dict[str, tuple[str | None, str]] = {}
     seen_at: dict[str, int] = {}
     priority: dict[str, int] = {}
@@ -124,7 +128,7 @@ def build_lists(
         lists=lists,
         feeds=dict(sorted(stats.items())),
         dropped=dropped,
-        state=dump(kept, now),
+        state=dump(kept, now, shared if warn.lists else None),
         settings=settings,
         carry_over=tuple(sorted(carry_over)),
         warninglists=W.report(warn, stats),

@@ -99,12 +99,15 @@ def load(previous: Mapping[str, Any] | None) -> dict[str, FeedState]:
     return out
 
 
-def dump(feeds: Mapping[str, FeedState], now: int) -> dict[str, Any]:
-    """JSON-serializable state (sorted keys and rows: equal input gives equal state)."""
+def dump(feeds: Mapping[str, FeedState], now: int, clean_under: str | None = None) -> dict[str, Any]:
+    """JSON-serializable state (sorted keys and rows: equal input gives equal state). ``clean_under``: the
+    digest of the settings and engine under which every row was parsed or brought under the warninglists (see
+    :func:`threatfeed.engine.build.build_lists`)."""
     return {
         "version": STATE_VERSION,
         "updated_at": now,
         "ipv4_encoding": ENCODING,
+        **({"clean_under": clean_under} if clean_under else {}),
         "feeds": {
             name: {
                 "priority": fs.priority,
