@@ -225,6 +225,7 @@ def build(run: Run, fetched: Sequence[FetchResult], inputs: Inputs, guards: Guar
     if poison:
         held_back = {f.feeds[0] for f in poison}
         first = engine.feeds
+        del engine  # its lists and state let go before the second build (a big feed's are hundreds of MB)
         kept = [b for b in bodies if b.feed not in held_back]
         carry_over = [*inputs.carry_over, *sorted(held_back)]
         engine = build_lists(kept, inputs.engine_settings, inputs.previous_state, carry_over)
