@@ -391,9 +391,51 @@ class Collector:
         addrs, prefixes = addrs[positions], prefixes[positions]
         networks = addrs & _NETMASKS[prefixes]
         ends = networks | _HOSTMASKS[prefixes]
-        host_bits = (networks != addrs).tolist()
-        self.add_intervals(positions.tolist(), networks.tolist(), ends.tolist(), host_bits, events)
+        self._add_interval_arrays(positions, networks, ends, networks != addrs, events)
         self.tally.count_batch(events, numbers, texts)
+
+    def _add_interval_arrays(
+        self,
+        positions: np.ndarray,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        host_bits: np.ndarray,
+        events: dict[str, list[int]],
+    ) -> None:
+        """:meth:`add_intervals` of a batch given as NumPy arrays (``int64`` bounds): the screening and the keys
+        in NumPy; only the intervals flagged (touching bogons or the allow-list, too broad) or inside a warninglist
+        are looked at one by one, in the same order, so the events are the same."""
+        if not len(starts):
+            return
+        p = self.policy
+        slot = np.searchsorted(np.asarray(p.blocked_starts, dtype=np.int64), ends, side="right")
+        flagged = (np.asarray(p.blocked_ends_ext, dtype=np.int64)[slot] >= starts) | (ends - starts >= p.max_size)
+        accept = ~flagged
+        warn = p.warn
+        if warn is not None and warn.spans:  # values entirely inside a warninglist (the flagged: judged below)
+            first, last = starts.astype(np.uint32), ends.astype(np.uint32)
+            at = np.flatnonzero(warn.covered(first, last) & accept)
+            if len(at):
+                accept[at] = False
+                for k, label in zip(at.tolist(), warn.labels(first[at]), strict=True):
+                    # inside a listed range: never an unlabelled piece
+                    events.setdefault(R.WARNINGLIST_PREFIX + cast(str, label), []).append(int(positions[k]))
+        if flagged.any():
+            for k in np.flatnonzero(flagged).tolist():
+                rejection, carved = p.judge(int(starts[k]), int(ends[k]))
+                if rejection is not None:
+                    events.setdefault(rejection, []).append(int(positions[k]))  # warninglist:<list> is not preset
+                    continue
+                accept[k] = True
+                for note in carved:
+                    events.setdefault(note, []).append(int(positions[k]))
+        events[R.HOST_BITS_SET] = positions[accept & host_bits].tolist()
+        n = int(np.count_nonzero(accept))
+        if n:
+            keys = (starts[accept].astype(np.uint64) << np.uint64(32)) | ends[accept].astype(np.uint64)
+            self.keys_at(self.confidence).frombytes(keys.tobytes())
+            self.accepted += n
+            self.ipv4 += n
 
     def add_intervals(
         self,
