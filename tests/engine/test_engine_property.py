@@ -176,3 +176,36 @@ def test_interval_algebra_holds_at_both_ends_of_the_address_space_and_across_int
             assert _set(op.pairs()) == expected
     finally:
         S.INTERSECT_BLOCK = saved
+
+
+name_like = st.text(alphabet="abcxyz019-.*_A", min_size=0, max_size=70) | st.sampled_from(
+    [
+        "a.co",
+        "xn--p1ai.xn--p1ai",
+        "a.xn--80a",
+        "a-.com",
+        "-a.com",
+        "a..com",
+        "a.c",
+        "a.c0m",
+        f"{'a' * 63}.com",
+        f"{'a' * 64}.com",
+        f"a.{'b' * 63}",
+        f"a.{'b' * 64}",
+        "*.evil.example",
+        "evil.example.",
+        "1.2.3.4",
+    ]
+)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(name_like, min_size=1, max_size=20))
+def test_the_bulk_name_test_agrees_with_the_name_expression(values):
+    # the NumPy reading of exact lower-case names must say what domains.NAME says (it leaves "*." names to the
+    # regular expression: never told there)
+    from threatfeed.engine.domains import NAME
+    from threatfeed.engine.formats.text import _are_names
+
+    told = _are_names(values).tolist()
+    assert told == [bool(NAME.fullmatch(v)) and not v.startswith("*.") for v in values]

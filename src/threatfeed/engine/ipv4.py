@@ -8,7 +8,7 @@ Strictness lives in the regular expressions (decimal octets 0-255, no leading ze
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from socket import inet_aton, inet_ntoa
 
 import numpy as np
@@ -95,7 +95,9 @@ class AddressLines:
 
     ``*_at`` are line positions (ascending); ``*_values`` the addresses, meaningful where ``*_over`` is False
     (an octet over 255 makes the line an invalid address of the same shape); ``cidr_prefixes`` the prefix
-    lengths as written (0-99: one over 32 is the caller's rejection to count)."""
+    lengths as written (0-99: one over 32 is the caller's rejection to count). ``line_ends``: where each line
+    ends (its newline, or the end of the text), after a virtual ``-1`` before the text: line ``i`` is
+    ``data[line_ends[i] + 1 : line_ends[i + 1]]`` (the scan finds them anyway; the text parser reuses them)."""
 
     lines: int
     quad_at: np.ndarray
@@ -105,6 +107,7 @@ class AddressLines:
     cidr_values: np.ndarray
     cidr_prefixes: np.ndarray
     cidr_over: np.ndarray
+    line_ends: np.ndarray = field(default_factory=lambda: np.array([-1, 0]))
 
 
 def scan_address_lines(data: bytes) -> AddressLines:
@@ -163,4 +166,5 @@ def scan_address_lines(data: bytes) -> AddressLines:
         cidr_values=cidr_values,
         cidr_prefixes=cidr_prefixes,
         cidr_over=cidr_over,
+        line_ends=sep[ends],
     )

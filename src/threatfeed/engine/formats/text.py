@@ -3,13 +3,14 @@
 This is the hot path (most feeds, and the million-line benchmark, are plain text), so lines are sorted into
 classes in bulk before any Python code looks at one. Each chunk's bytes are scanned once in NumPy
 (:func:`~threatfeed.engine.ipv4.scan_address_lines`) for the lines that are exactly a dotted quad or
-``a.b.c.d/nn`` with no leading zeros (the bulk of most feeds), converted there too. The other lines are
-classified by one regular expression (:data:`_TXT_CLASSES`, through ``map``): exactly a lower-case domain
-name, comments, and for plain text the common irregular shapes (a value with an inline comment,
-digits-and-dots garbage, ``a.b.c.d-e.f.g.h`` ranges, ``hxxp://`` URLs, IPv6, words...), each handled in bulk
-with exactly the outcome the one-line path (:func:`_txt_line`) gives it. Only what no class recognised is
-looked at one line at a time. Rejections and corrections of each irregular shape are counted into their own
-:class:`~threatfeed.engine.reasons.Tally` and folded in line order
+``a.b.c.d/nn`` with no leading zeros (the bulk of most feeds), converted there too; NumPy also tells the
+blank and comment lines and those that are exactly a lower-case domain name (:func:`_line_kinds`): cheap to
+match, but numerous, and a regular expression costs a call per line. The other lines are classified by one
+regular expression (:data:`_TXT_CLASSES`, through ``map``): for plain text the common irregular shapes (a
+value with an inline comment, digits-and-dots garbage, ``a.b.c.d-e.f.g.h`` ranges, ``hxxp://`` URLs, IPv6,
+words...), each handled in bulk with exactly the outcome the one-line path (:func:`_txt_line`) gives it.
+Only what no class recognised is looked at one line at a time. Rejections and corrections of each irregular
+shape are counted into their own :class:`~threatfeed.engine.reasons.Tally` and folded in line order
 (:meth:`~threatfeed.engine.reasons.Tally.absorb`), so counts and samples are those of a line-by-line pass.
 Lines are processed in chunks of about 1 MB so the list of line strings never holds a whole large feed at
 once.
@@ -41,7 +42,7 @@ from threatfeed.engine.classify import (
     without,
 )
 from threatfeed.engine.domains import LABEL, NAME, name_verdicts, normalize
-from threatfeed.engine.ipv4 import LOOSE_QUAD, judge_quad, scan_address_lines
+from threatfeed.engine.ipv4 import LOOSE_QUAD, AddressLines, judge_quad, scan_address_lines
 from threatfeed.engine.refang import looks_defanged
 
 CHUNK_CHARS = 1 << 20
@@ -64,7 +65,8 @@ _PLAIN_NO_QUERY = _PLAIN.replace(re.escape("?"), "")
 #: How the lines that are not an address or a CIDR are told apart: one regular expression, one pass, only the name
 #: of the (empty, trailing) group of the branch that matched is kept: holding every Match object would cost
 #: more than matching, and a branch that starts with a plain character class is skipped on its first
-#: character. Classes are disjoint, so the order of the branches only matters for speed:
+#: character. Classes are disjoint (but for a lone ``!``, ``skip`` and ``plain``), so the order
+#: of the branches only matters for speed (:data:`_TXT_ORDER`):
 #:
 #: - ``skip``: blank, or a whole-line comment (``#``, ``;``, ``//``, Adblock's ``!`` and ``! ...``: both text
 #:   parsers skip those);
@@ -102,9 +104,10 @@ def _classes(branches: Mapping[str, str]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{body})(?P<{kind}>)" for kind, body in branches.items()))
 
 
-#: Addresses with a comment and ranges are tried before names: a digit-led line that is not a name then
-#: never reaches the name branch.
-_TXT_ORDER = ("skip", "cmt", "rng", "name", "dd", "url", "v6", "word", "plain", "at")
+#: The shapes are tried first, skipped lines and names last: NumPy takes nearly all of those before the regular
+#: expression runs (:func:`_line_kinds`), so every branch tried before the one that matches is time lost. But
+#: ``skip`` before ``plain``: a lone ``!`` is both (the one exception to disjoint classes).
+_TXT_ORDER = ("cmt", "v6", "url", "rng", "dd", "word", "skip", "plain", "at", "name")
 _TXT_CLASSES = _classes({kind: {**_BRANCHES, **_SHAPE_BRANCHES}[kind] for kind in _TXT_ORDER})
 _TOR_CLASSES = _classes(_BRANCHES)
 _SKIP_CLASSES = _classes({"skip": _BRANCHES["skip"]})
@@ -206,33 +209,125 @@ def _walk_chunks(
     for chunk in chunks:
         lines = chunk.split("\n")
         first = base + 1
-        found = scan_address_lines(chunk.encode("utf-8", "surrogatepass") if col.all_kinds else b"")
+        data = chunk.encode("utf-8", "surrogatepass")
+        found = scan_address_lines(data if col.all_kinds else b"")
         col.add_address_lines(found, lines, first)
-        is_rest = np.ones(len(lines), dtype=bool)
-        is_rest[found.quad_at] = False
-        is_rest[found.cidr_at] = False
-        rest = np.flatnonzero(is_rest).tolist()
-        if rest:
-            rest_lines = list(compress(lines, is_rest.tobytes()))
-            kinds = map(getattr, map(classes.fullmatch, rest_lines), repeat("lastgroup"), repeat(None))
-            groups: dict[str | None, list[int]] = {kind: [] for kind in _GROUPS}
-            deque(map(list.append, map(groups.__getitem__, kinds), range(len(rest_lines))), maxlen=0)
+        ends = found.line_ends if col.all_kinds else _line_ends(data)
+        kinds = _line_kinds(data, ends, found, lines, named="name" in classes.groupindex)
+        col.skipped += int(np.count_nonzero(kinds == _SKIP))
+        rest = np.flatnonzero(kinds == _OTHER).tolist()
+        rest_lines = list(map(lines.__getitem__, rest))
+        groups = _classified(rest_lines, classes)
+        _add_names(col, lines, first, np.flatnonzero(kinds == _NAME), list(map(rest.__getitem__, groups["name"])))
+        col.skipped += len(groups["skip"])
+        if rest and irregular:
 
             def numbers(ks: list[int], rest: list[int] = rest, first: int = first) -> list[int]:
                 return list(map(add, map(rest.__getitem__, ks), repeat(first)))
 
-            if groups["name"]:
-                col.add_names(list(map(rest_lines.__getitem__, groups["name"])), numbers(groups["name"]))
-            col.skipped += len(groups["skip"])
-            if irregular:
-                k = bisect_left(rest, col.first_content - first)
-                header = k if k < len(rest) and rest[k] == col.first_content - first else None
-                _irregular(col, groups, rest_lines, numbers, slow, header)
-            else:
-                for k in groups[None]:
-                    slow(first + rest[k], rest_lines[k])
+            k = bisect_left(rest, col.first_content - first)
+            header = k if k < len(rest) and rest[k] == col.first_content - first else None
+            _irregular(col, groups, rest_lines, numbers, slow, header)
+        else:
+            for k in groups[None]:
+                slow(first + rest[k], rest_lines[k])
         base += len(lines)
     col.lines += base
+
+
+def _classified(lines: list[str], classes: re.Pattern[str]) -> dict[str | None, list[int]]:
+    """The positions in ``lines`` of each class of ``classes`` (``None``: no class), ascending."""
+    groups: dict[str | None, list[int]] = {kind: [] for kind in _GROUPS}
+    kinds = map(getattr, map(classes.fullmatch, lines), repeat("lastgroup"), repeat(None))
+    deque(map(list.append, map(groups.__getitem__, kinds), range(len(lines))), maxlen=0)
+    return groups
+
+
+def _add_names(col: Collector, lines: list[str], first: int, bulk: np.ndarray, matched: list[int]) -> None:
+    """The name lines of a chunk, in line order, in one call: those NumPy recognised (``bulk``) and those
+    the regular expression did (``matched``: ``*.`` names, and names whose last character is no letter, which
+    :func:`_line_kinds` leaves to it)."""
+    at = np.union1d(bulk, matched) if matched else bulk
+    if len(at):
+        col.add_names(list(map(lines.__getitem__, at.tolist())), (at + first).tolist())
+
+
+#: What :func:`_line_kinds` tells of a line.
+_OTHER, _ADDRESS, _SKIP, _NAME = 0, 1, 2, 3
+
+
+def _line_ends(data: bytes) -> np.ndarray:
+    """Where each line of ``data`` ends, after a virtual ``-1`` (as :attr:`AddressLines.line_ends`)."""
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    return np.concatenate(([-1], newlines, [len(data)]))
+
+
+def _line_kinds(data: bytes, ends: np.ndarray, found: AddressLines, lines: list[str], named: bool) -> np.ndarray:
+    """What each line of a chunk (``data``, split into ``lines`` at ``ends``) is, as far as NumPy can tell
+    without a regular expression: an address or a CIDR (``found``), exactly the ``skip`` class (blank, or a
+    whole-line comment), exactly a lower-case name (:func:`_are_names`; when ``named``), else ``_OTHER``, for
+    the regular expression. A skipped or a name line is cheap to match, but there are many of them: the
+    per-line cost of the regular expression is in the calls, not in the matching."""
+    buf = np.frombuffer(data + b"\n\n", dtype=np.uint8)  # two bytes past any line start
+    starts = ends[:-1] + 1
+    length = ends[1:] - starts
+    c0, c1 = buf[starts], buf[starts + 1]
+    skip = (length == 0) | (c0 == ord("#")) | (c0 == ord(";")) | ((c0 == ord("/")) & (c1 == ord("/")))
+    skip |= (c0 == ord("!")) & ((length == 1) | (c1 == ord(" ")) | (c1 == ord("\t")))
+    kinds = np.where(skip, _SKIP, _OTHER).astype(np.int8)
+    kinds[found.quad_at] = _ADDRESS
+    kinds[found.cidr_at] = _ADDRESS
+    if named:  # a name starts with a letter or digit; most end in a letter (xn-- ones may not: the regex tells)
+        last = buf[np.maximum(ends[1:] - 1, 0)]
+        maybe = (kinds == _OTHER) & (length >= 4) & _LOWER_OR_DIGIT[c0] & _LOWER[last]
+        at = np.flatnonzero(maybe)
+        if len(at):
+            kinds[at[_are_names(list(map(lines.__getitem__, at.tolist())))]] = _NAME
+    return kinds
+
+
+#: Which bytes are lower-case letters, and which lower-case letters or digits.
+_LOWER = np.zeros(256, dtype=bool)
+_LOWER[ord("a") : ord("z") + 1] = True
+_LOWER_OR_DIGIT = _LOWER.copy()
+_LOWER_OR_DIGIT[ord("0") : ord("9") + 1] = True
+
+
+def _are_names(values: list[str]) -> np.ndarray:
+    """Which of ``values`` :data:`~threatfeed.engine.domains.NAME` matches exactly, but for ``*.`` names (never
+    told: the regular expression takes them), read from the joined bytes with NumPy: only letters, digits, dots
+    and hyphens; a dot, each one preceded by a label of 1-63 characters that starts and ends with a letter or
+    digit; a last label of 2-63 letters, or ``xn--`` and 1-59 letters, digits or hyphens."""
+    data = "\n".join(values).encode("utf-8", "surrogatepass") + b"\n"
+    padded = np.frombuffer(data + bytes(4), dtype=np.uint8)  # the xn-- test reads 4 bytes from any label start
+    buf = padded[: len(data)]
+    ends = np.flatnonzero(buf == 10)
+    if len(ends) != len(values):  # a value holding a newline (not a line of text): no verdict
+        return np.zeros(len(values), dtype=bool)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    letter = buf - np.uint8(ord("a")) < 26  # uint8 arithmetic wraps: one comparison tells a range
+    alnum = letter | (buf - np.uint8(ord("0")) < 10)
+    dot = buf == ord(".")
+    other = ~(alnum | dot | (buf == ord("-")))  # the newline ending each value is one
+    ok: np.ndarray = (np.add.reduceat(other, starts, dtype=np.int32) == 1) & alnum[starts]
+    dots = np.flatnonzero(dot)
+    line = np.searchsorted(ends, dots)  # the value holding each dot
+    previous = np.maximum(np.concatenate(([-1], dots[:-1])), starts[line] - 1)  # the dot or newline before
+    ok[line[~alnum[dots - 1] | ~alnum[dots + 1] | (dots - previous > 64)]] = False
+    last = np.flatnonzero(np.diff(line, append=len(values)))  # each value's last dot (in those holding one)
+    tld = np.full(len(values), -1, dtype=np.int64)  # where the last label starts
+    tld[line[last]] = dots[last] + 1
+    at = np.flatnonzero(ok & (tld >= 0))
+    ok[:] = False
+    if len(at):
+        first, end = tld[at], ends[at]
+        size = end - first
+        letters = np.add.reduceat(~letter, np.stack([first, end], axis=1).ravel(), dtype=np.int32)[::2] == 0
+        xn = np.ones(len(at), dtype=bool)
+        for k, byte in enumerate(b"xn--"):
+            xn &= padded[first + k] == byte
+        ok[at] = ((size >= 2) & letters | (size >= 5) & xn) & (size <= 63)
+    return ok
 
 
 def _irregular(
