@@ -391,10 +391,10 @@ class Collector:
         addrs, prefixes = addrs[positions], prefixes[positions]
         networks = addrs & _NETMASKS[prefixes]
         ends = networks | _HOSTMASKS[prefixes]
-        self._add_interval_arrays(positions, networks, ends, networks != addrs, events)
+        self.add_interval_arrays(positions, networks, ends, networks != addrs, events)
         self.tally.count_batch(events, numbers, texts)
 
-    def _add_interval_arrays(
+    def add_interval_arrays(
         self,
         positions: np.ndarray,
         starts: np.ndarray,

@@ -409,23 +409,25 @@ def _digits(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
 
 
 def _ranges(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
-    """``a.b.c.d-e.f.g.h``."""
+    """``a.b.c.d-e.f.g.h``: both bounds read in bulk (:func:`~threatfeed.engine.ipv4.scan_address_lines` on the
+    bounds one a line), judged in NumPy; a bound that is no valid address (rare) is judged alone for its reason."""
     if col.zero_padded:  # padded quads are read as decimal, one by one
         return list(range(len(lines)))
     events = interval_events()
-    positions: list[int] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    bounds = "-".join(lines).split("-")  # the shape has exactly one "-"
-    for k, (first, last) in enumerate(zip(bounds[0::2], bounds[1::2], strict=True)):
-        kind, start, end, _ = range_verdict(first, last, [])
-        if kind == "reject":
-            events[cast(str, start)].append(k)  # a rejection verdict carries its reason
-        else:
-            positions.append(k)
-            starts.append(cast(int, start))
-            ends.append(end)
-    col.add_intervals(positions, starts, ends, None, events)
+    bounds = "-".join(lines).split("-")  # the shape has exactly one "-", and only digits and dots besides
+    found = scan_address_lines("\n".join(bounds).encode("ascii"))
+    valid = np.zeros(len(bounds), dtype=bool)
+    value = np.zeros(len(bounds), dtype=np.int64)
+    good = found.quad_at[~found.quad_over]
+    valid[good] = True
+    value[good] = found.quad_values[~found.quad_over]
+    starts, ends = value[0::2], value[1::2]
+    ok = valid[0::2] & valid[1::2] & (starts <= ends)
+    for k in np.flatnonzero(~ok).tolist():  # in range order, as one by one
+        reason = cast(str, range_verdict(bounds[2 * k], bounds[2 * k + 1], [])[1])  # a rejection carries it
+        events.setdefault(reason, []).append(k)
+    at = np.flatnonzero(ok)
+    col.add_interval_arrays(at, starts[at], ends[at], np.zeros(len(at), dtype=bool), events)
     col.tally.count_batch(events, numbers, lines)
     return []
 
