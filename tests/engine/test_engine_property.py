@@ -209,3 +209,19 @@ def test_the_bulk_name_test_agrees_with_the_name_expression(values):
 
     told = _are_names(values).tolist()
     assert told == [bool(NAME.fullmatch(v)) and not v.startswith("*.") for v in values]
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab1.9/ü\u00e9\udcff#-", max_size=12), min_size=1, max_size=30))
+def test_a_chunk_cut_into_lines_by_the_scan_gives_the_lines_split_gives(lines):
+    # ASCII chunks are cut by the scan's byte offsets, others split whole: either way the lines of str.split
+    from threatfeed.engine.formats.text import ChunkLines, _line_ends
+    from threatfeed.engine.ipv4 import scan_address_lines
+
+    chunk = "\n".join(lines)
+    data = chunk.encode("utf-8", "surrogatepass")
+    assert scan_address_lines(data).line_ends.tolist() == _line_ends(data).tolist()
+    cut = ChunkLines(chunk, data, _line_ends(data))
+    assert len(cut) == len(lines)
+    assert cut.at(list(range(len(lines)))) == lines
+    assert cut.at(list(range(len(lines)))[::-2]) == lines[::-2]

@@ -220,16 +220,18 @@ class Collector:
         self.skipped += n
         self.ignored += n
 
-    def add_address_lines(self, found: AddressLines, lines: list[str], first: int) -> None:
-        """The lines of a chunk (``lines``, the first being line ``first``) that are exactly an address or
-        a CIDR without leading zeros (``found``: :func:`~threatfeed.engine.ipv4.scan_address_lines`).
+    def add_address_lines(self, found: AddressLines, lines_at: Callable[[np.ndarray], list[str]], first: int) -> None:
+        """The lines of a chunk (``lines_at``: the lines at given positions, the first being line ``first``) that
+        are exactly an address or a CIDR without leading zeros (``found``:
+        :func:`~threatfeed.engine.ipv4.scan_address_lines`). Only the lines a sample or a CIDR's text needs are
+        cut out.
         Addresses are only kept here, with their positions for the samples; bogons and allow-listed ones
         are found later on the sorted whole (:meth:`_finish_quads`). CIDRs are judged as one batch."""
         over = found.quad_over
         if over.any():
             bad = found.quad_at[over]
             numbers = (bad + first).tolist()
-            self.tally.count_many(R.INVALID_IPV4, len(numbers), numbers, map(lines.__getitem__, bad.tolist()))
+            self.tally.count_many(R.INVALID_IPV4, len(numbers), numbers, lines_at(bad))
             values, at = found.quad_values[~over], found.quad_at[~over]
         else:
             values, at = found.quad_values, found.quad_at
@@ -242,7 +244,7 @@ class Collector:
                 values = values[~blocked]
             self.quad_batches.append(sorted_distinct(values))
         if len(found.cidr_at):
-            texts = list(map(lines.__getitem__, found.cidr_at.tolist()))
+            texts = lines_at(found.cidr_at)
             numbers = (found.cidr_at + first).tolist()
             self.add_cidr_values(found.cidr_values, found.cidr_prefixes, found.cidr_over, numbers, texts)
 

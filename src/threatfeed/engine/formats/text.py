@@ -207,16 +207,16 @@ def _walk_chunks(
         classes = _SKIP_CLASSES
     base = 0
     for chunk in chunks:
-        lines = chunk.split("\n")
         first = base + 1
         data = chunk.encode("utf-8", "surrogatepass")
         found = scan_address_lines(data if col.all_kinds else b"")
-        col.add_address_lines(found, lines, first)
         ends = found.line_ends if col.all_kinds else _line_ends(data)
+        lines = ChunkLines(chunk, data, ends)
+        col.add_address_lines(found, lines.at, first)
         kinds = _line_kinds(data, ends, found, lines, named="name" in classes.groupindex)
         col.skipped += int(np.count_nonzero(kinds == _SKIP))
         rest = np.flatnonzero(kinds == _OTHER).tolist()
-        rest_lines = list(map(lines.__getitem__, rest))
+        rest_lines = lines.at(rest)
         groups = _classified(rest_lines, classes)
         _add_names(col, lines, first, np.flatnonzero(kinds == _NAME), list(map(rest.__getitem__, groups["name"])))
         col.skipped += len(groups["skip"])
@@ -235,6 +235,28 @@ def _walk_chunks(
     col.lines += base
 
 
+class ChunkLines:
+    """A chunk's lines, cut out of it only when asked for: most lines are addresses, read from the bytes alone,
+    and a million short strings made only to be dropped cost more than the scan. Byte offsets are character
+    offsets only in an ASCII chunk; any other is split whole."""
+
+    def __init__(self, chunk: str, data: bytes, ends: np.ndarray) -> None:
+        self._text = chunk
+        self._split = chunk.split("\n") if len(data) != len(chunk) else None
+        self._starts = ends[:-1] + 1  # line i is text[starts[i]:stops[i]]
+        self._stops = ends[1:]
+
+    def __len__(self) -> int:
+        return len(self._stops)
+
+    def at(self, positions: Sequence[int] | np.ndarray) -> list[str]:
+        """The lines at ``positions``, in that order."""
+        if self._split is not None:
+            return list(map(self._split.__getitem__, positions))
+        starts, stops = self._starts[positions].tolist(), self._stops[positions].tolist()
+        return list(map(self._text.__getitem__, map(slice, starts, stops)))
+
+
 def _classified(lines: list[str], classes: re.Pattern[str]) -> dict[str | None, list[int]]:
     """The positions in ``lines`` of each class of ``classes`` (``None``: no class), ascending."""
     groups: dict[str | None, list[int]] = {kind: [] for kind in _GROUPS}
@@ -243,13 +265,13 @@ def _classified(lines: list[str], classes: re.Pattern[str]) -> dict[str | None, 
     return groups
 
 
-def _add_names(col: Collector, lines: list[str], first: int, bulk: np.ndarray, matched: list[int]) -> None:
+def _add_names(col: Collector, lines: ChunkLines, first: int, bulk: np.ndarray, matched: list[int]) -> None:
     """The name lines of a chunk, in line order, in one call: those NumPy recognised (``bulk``) and those
     the regular expression did (``matched``: ``*.`` names, and names whose last character is no letter, which
     :func:`_line_kinds` leaves to it)."""
     at = np.union1d(bulk, matched) if matched else bulk
     if len(at):
-        col.add_names(list(map(lines.__getitem__, at.tolist())), (at + first).tolist())
+        col.add_names(lines.at(at), (at + first).tolist())
 
 
 #: What :func:`_line_kinds` tells of a line.
@@ -262,7 +284,7 @@ def _line_ends(data: bytes) -> np.ndarray:
     return np.concatenate(([-1], newlines, [len(data)]))
 
 
-def _line_kinds(data: bytes, ends: np.ndarray, found: AddressLines, lines: list[str], named: bool) -> np.ndarray:
+def _line_kinds(data: bytes, ends: np.ndarray, found: AddressLines, lines: ChunkLines, named: bool) -> np.ndarray:
     """What each line of a chunk (``data``, split into ``lines`` at ``ends``) is, as far as NumPy can tell
     without a regular expression: an address or a CIDR (``found``), exactly the ``skip`` class (blank, or a
     whole-line comment), exactly a lower-case name (:func:`_are_names`; when ``named``), else ``_OTHER``, for
@@ -282,7 +304,7 @@ def _line_kinds(data: bytes, ends: np.ndarray, found: AddressLines, lines: list[
         maybe = (kinds == _OTHER) & (length >= 4) & _LOWER_OR_DIGIT[c0] & _LOWER[last]
         at = np.flatnonzero(maybe)
         if len(at):
-            kinds[at[_are_names(list(map(lines.__getitem__, at.tolist())))]] = _NAME
+            kinds[at[_are_names(lines.at(at))]] = _NAME
     return kinds
 
 
