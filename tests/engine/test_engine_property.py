@@ -225,3 +225,24 @@ def test_a_chunk_cut_into_lines_by_the_scan_gives_the_lines_split_gives(lines):
     assert len(cut) == len(lines)
     assert cut.at(list(range(len(lines)))) == lines
     assert cut.at(list(range(len(lines)))[::-2]) == lines[::-2]
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**22)), min_size=1, max_size=60),
+    st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=200),
+)
+def test_membership_of_a_big_set_screened_by_its_slash_20s_is_exact(pairs, probes):
+    # a set over the screening threshold answers through its /20 table: the answers must be the bisection's
+    import numpy as np
+
+    spans = S.from_keys((s << 32) | min(s + n, 2**32 - 1) for s, n in pairs)
+    values = np.array(probes + [s for s, _ in pairs] + [min(s + n + 1, 2**32 - 1) for s, n in pairs], dtype=np.uint32)
+    expected = [any(a <= v <= b for a, b in spans.pairs()) for v in values.tolist()]
+    saved = S.COARSE_FROM
+    S.COARSE_FROM = 1
+    try:
+        assert S.holds(spans, values).tolist() == expected
+    finally:
+        S.COARSE_FROM = saved
+    assert S.holds(spans, values).tolist() == expected

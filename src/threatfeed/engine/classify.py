@@ -39,9 +39,9 @@ from threatfeed.engine.spans import (
     Spans,
     from_bounds,
     from_keys,
+    holds,
     key_bounds,
     sweep_sorted,
-    view,
 )
 
 DEFAULT_CONFIDENCE = 50
@@ -138,14 +138,6 @@ def sorted_distinct(values: np.ndarray, runs: bool = False) -> np.ndarray:
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return ordered[keep]
-
-
-def _inside(values: np.ndarray, spans: Spans) -> np.ndarray:
-    """Which of ``values`` fall inside ``spans`` (a bisection per value into the few intervals)."""
-    if not spans:
-        return np.zeros(len(values), dtype=bool)
-    slot = np.searchsorted(view(spans.starts), values, side="right") - 1
-    return (slot >= 0) & (view(spans.ends)[np.maximum(slot, 0)] >= values)
 
 
 # (kind, start-or-name, end, corrections)
@@ -250,10 +242,10 @@ class Collector:
 
     def _blocked(self, values: np.ndarray) -> np.ndarray:
         """Which bulk addresses bogons, the allow-list or a warninglist take out."""
-        blocked = _inside(values, self.policy.blocked)
+        blocked = holds(self.policy.blocked, values)
         warn = self.policy.warn
         if warn is not None and warn.spans:
-            blocked |= _inside(values, warn.spans)
+            blocked |= holds(warn.spans, values)
         return blocked
 
     def _finish_quads(self) -> np.ndarray:
@@ -305,9 +297,9 @@ class Collector:
         into the returned names: a bogon, allow-listed, or the warninglist holding it (no loop per address)."""
         p = self.policy
         names = [R.ALLOW_LISTED, R.BOGON]
-        codes = _inside(values, p.bogons).astype(np.intp)
+        codes = holds(p.bogons, values).astype(np.intp)
         if p.warn is not None:
-            listed = (codes == 0) & ~_inside(values, p.allow)
+            listed = (codes == 0) & ~holds(p.allow, values)
             if listed.any():
                 labels, slots = p.warn.label_codes(values[listed])
                 names.extend(R.WARNINGLIST_PREFIX + label for label in labels)
