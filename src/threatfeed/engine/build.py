@@ -136,10 +136,16 @@ def build_lists(
     )
 
 
+#: From how many names in a feed's state its parse keeps the state's own strings (:func:`state_names`): below,
+#: the lookups cost more time (some 50 ms a run for 120,000 names) than the memory they save matters.
+SHARED_NAMES_FROM = 200_000
+
+
 def state_names(fs: FeedState | None) -> dict[str, str] | None:
     """The names a feed's state holds, each mapped to itself, for its parse to keep those string objects (see
-    :class:`~threatfeed.engine.classify.Collector`); None when it holds none."""
-    if fs is None or not any(r.domains for r in fs.rows):
+    :class:`~threatfeed.engine.classify.Collector`): a million names are some 75 MB of strings held twice
+    otherwise. None when it holds fewer than :data:`SHARED_NAMES_FROM`."""
+    if fs is None or sum(len(r.domains) for r in fs.rows) < SHARED_NAMES_FROM:
         return None
     known: dict[str, str] = {}
     for r in fs.rows:
