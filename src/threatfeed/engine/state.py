@@ -173,12 +173,21 @@ def aged(rows: list[Row], cutoff: int, name_cutoff: int | None = None) -> list[R
     return out
 
 
-_Groups = dict[tuple[int, int, int], tuple[list[Spans], set[str]]]
+_Groups = dict[tuple[int, int, int], tuple[list[Spans], set[str] | frozenset[str]]]
 """(first, last, confidence) -> the address sets and the names with those times: the rows being built."""
 
 
-def _slot(groups: _Groups, first: int, last: int, conf: int) -> tuple[list[Spans], set[str]]:
+def _slot(groups: _Groups, first: int, last: int, conf: int) -> tuple[list[Spans], set[str] | frozenset[str]]:
     return groups.setdefault((first, last, conf), ([], set()))
+
+
+def _names_to_add_to(groups: _Groups, first: int, last: int, conf: int) -> set[str]:
+    """The names of a row being built, as a set that may be added to (a set given whole is copied first)."""
+    spans, names = _slot(groups, first, last, conf)
+    if isinstance(names, frozenset):
+        names = set(names)
+        groups[(first, last, conf)] = (spans, names)
+    return names
 
 
 def _put_spans(groups: _Groups, first: int, last: int, conf: int, spans: Spans) -> None:
@@ -225,7 +234,7 @@ def _keep_earlier(groups: _Groups, window: list[Row], current: Spans, names: Map
         _put_spans(groups, r.first, r.last, r.confidence, subtract(r.ipv4, current) if current else r.ipv4)
         gone = r.domains.difference(names)
         if gone:
-            _slot(groups, r.first, r.last, r.confidence)[1].update(gone)
+            _names_to_add_to(groups, r.first, r.last, r.confidence).update(gone)
 
 
 def _place_current_addresses(groups: _Groups, window: list[Row], parsed: ParsedFeed, seen: int) -> None:
@@ -246,14 +255,14 @@ def _place_current_addresses(groups: _Groups, window: list[Row], parsed: ParsedF
 def _place_current_names(groups: _Groups, window: list[Row], names: Mapping[str, int], seen: int) -> None:
     """Current names: first-seen is the earliest of the rows holding them (set operations per row, rows in
     first-seen order), grouped by confidence (usually one for the whole body)."""
-    by_first: list[tuple[int, set[str]]] = []
+    by_first: list[tuple[int, set[str] | frozenset[str]]] = []
     # no copy of the names up front, and what is left shrinks into a new set each time (a set never shrinks its
     # table): with a million names each copy is a 32 MB table
     left: Collection[str] = names.keys()
     for r in sorted((r for r in window if r.domains), key=lambda r: r.first):
         if not left:
             break
-        held = set(filter(r.domains.__contains__, left))
+        held = r.domains.intersection(left)  # the lookups in C; the names are those of ``left``
         if held:
             by_first.append((min(r.first, seen), held))
             left = set(filterfalse(held.__contains__, left))
@@ -265,13 +274,13 @@ def _place_current_names(groups: _Groups, window: list[Row], names: Mapping[str,
             _put_names(groups, first, seen, next(iter(confidences)), group)
         else:
             for n in group:
-                _slot(groups, first, seen, names[n])[1].add(n)
+                _names_to_add_to(groups, first, seen, names[n]).add(n)
 
 
-def _put_names(groups: _Groups, first: int, last: int, conf: int, names: set[str]) -> None:
+def _put_names(groups: _Groups, first: int, last: int, conf: int, names: set[str] | frozenset[str]) -> None:
     """Add ``names`` (the caller's to give away) to a row being built: as its set when it has none yet (no copy)."""
     slot = _slot(groups, first, last, conf)
     if slot[1]:
-        slot[1].update(names)
+        _names_to_add_to(groups, first, last, conf).update(names)
     else:
         groups[(first, last, conf)] = (slot[0], names)
