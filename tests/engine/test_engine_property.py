@@ -246,3 +246,16 @@ def test_membership_of_a_big_set_screened_by_its_slash_20s_is_exact(pairs, probe
     finally:
         S.COARSE_FROM = saved
     assert S.holds(spans, values).tolist() == expected
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(edge_interval, max_size=30), st.lists(edge_interval, max_size=30), st.lists(st.booleans(), max_size=30))
+def test_splitting_by_a_set_gives_its_intersection_and_difference(a_pairs, b_pairs, shared):
+    # a scheduled run meets yesterday's intervals again: b holds some of a's intervals exactly
+    a = S.from_keys((s << 32) | e for s, e in a_pairs)
+    again = [pair for pair, keep in zip(a.pairs(), shared, strict=False) if keep]
+    b = S.from_keys((s << 32) | e for s, e in [*b_pairs, *again])
+    common, rest = S.split_by(a, b)
+    assert _canonical(common) and _canonical(rest)
+    assert _set(common.pairs()) == _set(a.pairs()) & _set(b.pairs())
+    assert _set(rest.pairs()) == _set(a.pairs()) - _set(b.pairs())

@@ -231,6 +231,31 @@ def subtract(base: Spans, cut: Spans) -> Spans:
     return Spans(out_s, out_e) if out_s else Spans()
 
 
+def split_by(a: Spans, b: Spans) -> tuple[Spans, Spans]:
+    """``(a & b, a - b)`` at once. A scheduled run meets mostly the intervals it met the day before: those of ``a``
+    that are exactly an interval of ``b`` pass whole (one bisection each), and only the others are cut by
+    :func:`intersect` and :func:`subtract`."""
+    if not a or not b:
+        return Spans(), a
+    a_s, a_e = view(a.starts), view(a.ends)
+    b_s, b_e = view(b.starts), view(b.ends)
+    at = np.minimum(np.searchsorted(b_s, a_s), len(b_s) - 1)
+    exact = (b_s[at] == a_s) & (b_e[at] == a_e)
+    if exact.all():
+        return a, Spans()
+    if not exact.any():
+        return intersect(a, b), subtract(a, b)
+    other = ~exact
+    rest = Spans(to_array(a_s[other]), to_array(a_e[other]))
+    cut, left = intersect(rest, b), subtract(rest, b)
+    # whole intervals and pieces of others of a: disjoint and never adjacent (a's gaps lie between them), so
+    # ordering them by start is their union; two sorted runs, merged by the stable sort
+    starts = np.concatenate((a_s[exact], view(cut.starts)))
+    ends = np.concatenate((a_e[exact], view(cut.ends)))
+    order = np.argsort(starts, kind="stable")
+    return Spans(to_array(starts[order]), to_array(ends[order])), left
+
+
 def _gaps_within(c_s: np.ndarray, c_e: np.ndarray, low: int, high: int) -> tuple[np.ndarray, np.ndarray]:
     """The addresses of ``[low, high]`` that the sorted, disjoint intervals ``c_s``/``c_e`` do not hold, as
     sorted ``uint32`` interval bounds (64-bit arithmetic on the part of ``cut`` inside the range only)."""

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from threatfeed.engine.parse import ParsedFeed
-from threatfeed.engine.spans import Spans, intersect, subtract, to_array, union, view
+from threatfeed.engine.spans import Spans, split_by, subtract, to_array, union, view
 
 STATE_VERSION = 1
 ENCODING = "u32be-(start-previous_end,end-start)-pairs/zlib/base64"
@@ -245,10 +245,10 @@ def _place_current_addresses(groups: _Groups, window: list[Row], parsed: ParsedF
         for r in old_rows:
             if not remaining:
                 break
-            common = intersect(remaining, r.ipv4)
+            common, rest = split_by(remaining, r.ipv4)
             if common:
                 _put_spans(groups, min(r.first, seen), seen, conf, common)
-                remaining = subtract(remaining, common)
+                remaining = rest
         _put_spans(groups, seen, seen, conf, remaining)
 
 
