@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 
 from engine_helpers import lines_of, settings
 from hypothesis import HealthCheck, given
@@ -259,3 +260,34 @@ def test_splitting_by_a_set_gives_its_intersection_and_difference(a_pairs, b_pai
     assert _canonical(common) and _canonical(rest)
     assert _set(common.pairs()) == _set(a.pairs()) & _set(b.pairs())
     assert _set(rest.pairs()) == _set(a.pairs()) - _set(b.pairs())
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from([f"n{i}.example.com" for i in range(12)] + ["*.w.example.org"]), max_size=10),
+        min_size=2,
+        max_size=5,
+    ),
+    st.booleans(),
+)
+def test_names_kept_in_the_order_they_had_stay_sorted_run_after_run(days, replace):
+    # rows take their names' order from the rows they came from instead of sorting again: the state and the
+    # entity list must still hold each row's names sorted, once, as sorting would
+    from datetime import timedelta
+
+    from engine_helpers import NOW
+
+    state = None
+    for day, names in enumerate(days):
+        body = ("\n".join(names) + "\n").encode()
+        kw = {"now": NOW + timedelta(days=day), "replace_delivered": replace}
+        result = build_lists(
+            [FeedBody("f", body), FeedBody("g", body[: len(body) // 2])], settings(**kw), previous_state=state
+        )
+        for feed in result.state["feeds"].values():
+            for row in feed["rows"]:
+                assert row["domains"] == sorted(set(row["domains"]))
+        listed = lines_of(result, "domain")
+        assert listed == sorted(set(listed))
+        state = json.loads(json.dumps(result.state))
