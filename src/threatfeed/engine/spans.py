@@ -273,19 +273,6 @@ def _extend(out: array[int], values: np.ndarray) -> None:
     out.frombytes(np.ascontiguousarray(values, dtype=np.uint32).data.cast("B"))
 
 
-def touching(spans: Spans, other: Spans) -> Spans:
-    """The intervals of ``spans`` that share at least one address with ``other`` (NumPy: one bisection per
-    interval). The last interval of ``other`` starting at or before an interval's end has the greatest end of
-    those (the intervals are sorted and disjoint): they overlap exactly when that end reaches the start."""
-    starts, ends = view(spans.starts), view(spans.ends)
-    o_ends = view(other.ends)
-    last = np.searchsorted(view(other.starts), ends, side="right") - 1
-    hit = (last >= 0) & (o_ends[np.maximum(last, 0)] >= starts)
-    if hit.all():
-        return spans
-    return Spans(to_array(starts[hit]), to_array(ends[hit]))
-
-
 #: Intervals of ``a`` that :func:`intersect` pairs at a time: its index arrays are 8 bytes per pair, so a whole
 #: ten-million-interval set at once would take hundreds of MB.
 INTERSECT_BLOCK = 1 << 20
