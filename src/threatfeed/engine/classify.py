@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import compress, repeat
 from operator import and_, ge, is_, lshift, not_, or_, sub
 from socket import AF_INET6, inet_aton, inet_pton
@@ -131,7 +131,11 @@ def sorted_distinct(values: np.ndarray, runs: bool = False) -> np.ndarray:
     """``values`` sorted, each once: ``np.unique`` by a sort and a comparison of neighbours (NumPy 2.3+'s
     ``np.unique`` hashes first, several times slower on a million addresses). ``runs``: ``values`` is sorted runs
     one after the other (a chunk's each), merged by the stable sort (timsort) faster than sorted afresh."""
-    ordered = np.sort(values, kind="stable" if runs else "quicksort")
+    return distinct(np.sort(values, kind="stable" if runs else "quicksort"))
+
+
+def distinct(ordered: np.ndarray) -> np.ndarray:
+    """Sorted ``ordered`` with each value once."""
     if len(ordered) < 2:
         return ordered
     keep = np.empty(len(ordered), dtype=bool)
@@ -264,8 +268,13 @@ class Collector:
                 wanted[names[c]] = min(int(counts[c]), R.SAMPLES_PER_REASON)
             self._sample_gone(gone, codes, names, wanted)
             self.gone_batches = []
-        batches = self.quad_batches
-        return batches[0] if len(batches) == 1 else sorted_distinct(np.concatenate(batches), runs=True)
+        batches, self.quad_batches = self.quad_batches, []
+        if len(batches) == 1:
+            return batches[0]
+        merged = np.concatenate(batches)
+        del batches  # the chunks' arrays let go before the sort (tens of MB at ten million lines)
+        merged.sort(kind="stable")  # sorted runs, one per chunk: merged in place
+        return distinct(merged)
 
     def _sample_gone(self, gone: np.ndarray, codes: np.ndarray, names: list[str], wanted: dict[str, int]) -> None:
         """The first lines (in line order) of the bulk addresses taken out, ``gone`` (sorted, with the reason
@@ -707,8 +716,11 @@ class Collector:
             out[self.confidence] = sweep_sorted(bulk)
         return out
 
-    def names(self) -> dict[str, int]:
-        """Accepted names with their best confidence."""
+    def names(self) -> Mapping[str, int]:
+        """Accepted names with their best confidence: when all took the bulk path, the set itself at the collector's
+        confidence (a dict of a million names would be some 50 MB more while the state is advanced)."""
+        if not self.domains:
+            return UniformNames(self.default_names, self.confidence)  # the collector is done with it: no copy
         out = dict.fromkeys(self.default_names, self.confidence)
         for name, conf in self.domains.items():
             if out.get(name, -1) < conf:
@@ -717,6 +729,30 @@ class Collector:
 
     def revoked(self) -> Spans:
         return from_keys(self.revoked_keys)
+
+
+class UniformNames(Mapping[str, int]):
+    """Names all at one confidence, as a set: the mapping name -> confidence with no entry per name."""
+
+    __slots__ = ("confidence", "names")
+
+    def __init__(self, names: set[str] | frozenset[str], confidence: int) -> None:
+        self.names = names
+        self.confidence = confidence
+
+    def __getitem__(self, name: str) -> int:
+        if name in self.names:
+            return self.confidence
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
 
 
 _ADBLOCK = re.compile(r"\|\|([^|^$/*]+\.[^|^$/*]+)\^\|?").fullmatch

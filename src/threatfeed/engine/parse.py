@@ -58,7 +58,7 @@ class ParsedFeed:
     format: str
     stats: FeedStats
     ipv4: dict[int, Spans] = field(default_factory=dict)
-    domains: dict[str, int] = field(default_factory=dict)
+    domains: Mapping[str, int] = field(default_factory=dict)
     revoked_ipv4: Spans = field(default_factory=Spans)
     revoked_domains: frozenset[str] = frozenset()
 

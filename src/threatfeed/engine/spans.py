@@ -233,27 +233,39 @@ def subtract(base: Spans, cut: Spans) -> Spans:
 
 def split_by(a: Spans, b: Spans) -> tuple[Spans, Spans]:
     """``(a & b, a - b)`` at once. A scheduled run meets mostly the intervals it met the day before: those of ``a``
-    that are exactly an interval of ``b`` pass whole (one bisection each), and only the others are cut by
-    :func:`intersect` and :func:`subtract`."""
+    that are exactly an interval of ``b`` pass whole (one bisection each, :data:`INTERSECT_BLOCK` at a time), and
+    only the others are cut by :func:`intersect` and :func:`subtract`."""
     if not a or not b:
         return Spans(), a
     a_s, a_e = view(a.starts), view(a.ends)
     b_s, b_e = view(b.starts), view(b.ends)
-    at = np.minimum(np.searchsorted(b_s, a_s), len(b_s) - 1)
-    exact = (b_s[at] == a_s) & (b_e[at] == a_e)
+    exact = np.empty(len(a_s), dtype=bool)
+    for lo in range(0, len(a_s), INTERSECT_BLOCK):
+        hi = lo + INTERSECT_BLOCK
+        at = np.minimum(np.searchsorted(b_s, a_s[lo:hi]), len(b_s) - 1)
+        exact[lo:hi] = (b_s[at] == a_s[lo:hi]) & (b_e[at] == a_e[lo:hi])
     if exact.all():
         return a, Spans()
     if not exact.any():
         return intersect(a, b), subtract(a, b)
     other = ~exact
     rest = Spans(to_array(a_s[other]), to_array(a_e[other]))
+    del other
     cut, left = intersect(rest, b), subtract(rest, b)
-    # whole intervals and pieces of others of a: disjoint and never adjacent (a's gaps lie between them), so
-    # ordering them by start is their union; two sorted runs, merged by the stable sort
-    starts = np.concatenate((a_s[exact], view(cut.starts)))
-    ends = np.concatenate((a_e[exact], view(cut.ends)))
-    order = np.argsort(starts, kind="stable")
-    return Spans(to_array(starts[order]), to_array(ends[order])), left
+    # whole intervals and pieces of others of a: disjoint and never adjacent (a's gaps lie between them), so the
+    # i-th smallest start goes with the i-th smallest end and the sorted bounds are their union as they stand;
+    # two sorted runs each, merged in place by the stable sort (no 8-byte index per interval)
+    return Spans(_merged(a_s, exact, view(cut.starts)), _merged(a_e, exact, view(cut.ends))), left
+
+
+def _merged(values: np.ndarray, keep: np.ndarray, more: np.ndarray) -> array[int]:
+    """``values[keep]`` and ``more`` (each sorted) as one sorted ``array("I")``, with one array's room in between."""
+    kept = int(np.count_nonzero(keep))
+    out = np.empty(kept + len(more), dtype=np.uint32)
+    np.compress(keep, values, out=out[:kept])
+    out[kept:] = more
+    out.sort(kind="stable")
+    return to_array(out)
 
 
 def _gaps_within(c_s: np.ndarray, c_e: np.ndarray, low: int, high: int) -> tuple[np.ndarray, np.ndarray]:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from threatfeed.engine.classify import UniformNames
 from threatfeed.engine.parse import ParsedFeed
 from threatfeed.engine.spans import Spans, split_by, subtract, to_array, union, view
 
@@ -258,7 +259,7 @@ def _place_current_names(groups: _Groups, window: list[Row], names: Mapping[str,
     by_first: list[tuple[int, set[str] | frozenset[str]]] = []
     # no copy of the names up front, and what is left shrinks into a new set each time (a set never shrinks its
     # table): with a million names each copy is a 32 MB table
-    left: Collection[str] = names.keys()
+    left: Collection[str] = names.names if isinstance(names, UniformNames) else names.keys()
     for r in sorted((r for r in window if r.domains), key=lambda r: r.first):
         if not left:
             break
@@ -268,7 +269,7 @@ def _place_current_names(groups: _Groups, window: list[Row], names: Mapping[str,
             left = set(filterfalse(held.__contains__, left))
     if left:
         by_first.append((seen, set(left)))
-    confidences = set(names.values())
+    confidences = {names.confidence} if isinstance(names, UniformNames) else set(names.values())
     for first, group in by_first:
         if len(confidences) == 1:
             _put_names(groups, first, seen, next(iter(confidences)), group)
