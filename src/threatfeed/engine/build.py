@@ -48,7 +48,7 @@ def build_lists(
     # same settings and engine (warninglists and their data included) needs no scrubbing again (a million names
     # take most of a second to look up).
     shared = settings_digest(settings) if feeds or loaded else ""
-    clean = bool(warn.lists) and bool(previous_state) and (previous_state or {}).get("clean_under") == shared
+    clean = bool(warn.lists) and previous_state is not None and previous_state.get("clean_under") == shared
     old = dict(loaded) if clean else scrub_states(loaded, warn)
     stats: dict[str, FeedStats] = {}
     parsed: dict[str, ParsedFeed] = {}

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 from array import array
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import compress, repeat
-from operator import and_, ge, is_, lshift, not_, or_, sub
+from operator import is_
 from socket import AF_INET6, inet_aton, inet_pton
 from typing import Any, cast
 
@@ -127,11 +126,10 @@ def packed_ints(packed: list[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join(packed), dtype=">u4").astype(np.uint32)
 
 
-def sorted_distinct(values: np.ndarray, runs: bool = False) -> np.ndarray:
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
     """``values`` sorted, each once: ``np.unique`` by a sort and a comparison of neighbours (NumPy 2.3+'s
-    ``np.unique`` hashes first, several times slower on a million addresses). ``runs``: ``values`` is sorted runs
-    one after the other (a chunk's each), merged by the stable sort (timsort) faster than sorted afresh."""
-    return distinct(np.sort(values, kind="stable" if runs else "quicksort"))
+    ``np.unique`` hashes first, several times slower on a million addresses)."""
+    return distinct(np.sort(values))
 
 
 def distinct(ordered: np.ndarray) -> np.ndarray:
@@ -394,10 +392,10 @@ class Collector:
         addrs, prefixes = addrs[positions], prefixes[positions]
         networks = addrs & _NETMASKS[prefixes]
         ends = networks | _HOSTMASKS[prefixes]
-        self.add_interval_arrays(positions, networks, ends, networks != addrs, events)
+        self.add_intervals(positions, networks, ends, networks != addrs, events)
         self.tally.count_batch(events, numbers, texts)
 
-    def add_interval_arrays(
+    def add_intervals(
         self,
         positions: np.ndarray,
         starts: np.ndarray,
@@ -405,14 +403,16 @@ class Collector:
         host_bits: np.ndarray,
         events: dict[str, list[int]],
     ) -> None:
-        """:meth:`add_intervals` of a batch given as NumPy arrays (``int64`` bounds): the screening and the keys
-        in NumPy; only the intervals flagged (touching bogons or the allow-list, too broad) or inside a warninglist
-        are looked at one by one, in the same order, so the events are the same."""
+        """Judge and keep the intervals ``[starts[k], ends[k]]`` (``int64`` arrays) of a batch (at the batch's
+        ``positions``) at the collector's confidence; what they get (rejections, host bits, carvings) is recorded in
+        ``events`` for :meth:`Tally.count_batch`. Breadth, overlap with bogons or the allow-list and lying inside a
+        warninglist are tested in NumPy for the whole batch; :meth:`Policy.judge` runs only on the intervals
+        flagged, in batch order."""
         if not len(starts):
             return
         p = self.policy
-        slot = np.searchsorted(np.asarray(p.blocked_starts, dtype=np.int64), ends, side="right")
-        flagged = (np.asarray(p.blocked_ends_ext, dtype=np.int64)[slot] >= starts) | (ends - starts >= p.max_size)
+        slot = np.searchsorted(p.blocked_starts, ends, side="right")
+        flagged = (p.blocked_ends_ext[slot] >= starts) | (ends - starts >= p.max_size)
         accept = ~flagged
         warn = p.warn
         if warn is not None and warn.spans:  # values entirely inside a warninglist (the flagged: judged below)
@@ -437,59 +437,6 @@ class Collector:
         if n:
             keys = (starts[accept].astype(np.uint64) << np.uint64(32)) | ends[accept].astype(np.uint64)
             self.keys_at(self.confidence).frombytes(keys.tobytes())
-            self.accepted += n
-            self.ipv4 += n
-
-    def add_intervals(
-        self,
-        positions: Sequence[int],
-        starts: Sequence[int],
-        ends: Sequence[int],
-        host_bits: Sequence[bool] | None,
-        events: dict[str, list[int]],
-    ) -> None:
-        """Judge and keep the intervals ``[starts[k], ends[k]]`` of a batch (at the batch's ``positions``)
-        at the collector's confidence; what they get (rejections, host bits, carvings) is recorded in
-        ``events`` for :meth:`Tally.count_batch`. Breadth and overlap with bogons or the allow-list are
-        tested in C for the whole batch, and so is lying inside a warninglist; :meth:`Policy.judge` runs only on
-        the intervals flagged."""
-        if not starts:
-            return
-        p = self.policy
-        flagged = list(
-            map(ge, map(p.blocked_ends_ext.__getitem__, map(bisect_right, repeat(p.blocked_starts), ends)), starts)
-        )
-        if starts is not ends:  # single addresses are never too broad
-            flagged = list(map(or_, flagged, map(ge, map(sub, ends, starts), repeat(p.max_size))))
-        accept = list(map(not_, flagged))
-        warn = p.warn
-        if warn is not None and warn.spans:  # values entirely inside a warninglist (the flagged: judged below)
-            first = np.array(starts, dtype=np.uint32)
-            inside = warn.covered(first, first if ends is starts else np.array(ends, dtype=np.uint32))
-            if inside.any():
-                at = np.flatnonzero(inside)
-                for k, label in zip(at.tolist(), warn.labels(first[at]), strict=True):
-                    if accept[k]:
-                        accept[k] = False
-                        # inside a listed range: never an unlabelled piece
-                        events.setdefault(R.WARNINGLIST_PREFIX + cast(str, label), []).append(positions[k])
-        if True in flagged:
-            judge = p.judge
-            for k in compress(range(len(flagged)), flagged):
-                rejection, carved = judge(starts[k], ends[k])
-                if rejection is not None:
-                    events.setdefault(rejection, []).append(positions[k])  # warninglist:<list> is not preset
-                    continue
-                accept[k] = True
-                for note in carved:
-                    events.setdefault(note, []).append(positions[k])
-        if host_bits is not None:
-            events[R.HOST_BITS_SET] = list(compress(positions, map(and_, accept, host_bits)))
-        n = accept.count(True)
-        if n:
-            if n < len(accept):
-                starts, ends = list(compress(starts, accept)), list(compress(ends, accept))
-            self.keys_at(self.confidence).extend(map(or_, map(lshift, starts, repeat(32)), ends))
             self.accepted += n
             self.ipv4 += n
 

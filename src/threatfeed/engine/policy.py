@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from threatfeed.engine import domains as D
 from threatfeed.engine import reasons as R
 from threatfeed.engine.ipv4 import to_int
@@ -71,16 +73,16 @@ class Policy:
     warn: WarnIndex | None = None  # the run's warninglists (None: none applied)
     blocked: Spans = field(init=False, repr=False, compare=False)
     max_size: int = field(init=False, repr=False, compare=False)
-    blocked_starts: list[int] = field(init=False, repr=False, compare=False)
-    blocked_ends_ext: list[int] = field(init=False, repr=False, compare=False)
+    blocked_starts: np.ndarray = field(init=False, repr=False, compare=False)
+    blocked_ends_ext: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         blocked = union(self.bogons, self.allow)
         object.__setattr__(self, "blocked", blocked)
         object.__setattr__(self, "max_size", 1 << (32 - self.min_prefix_len))
-        # for C-level membership tests of many addresses at once: ends_ext[bisect_right(starts, ip)] >= ip
-        object.__setattr__(self, "blocked_starts", list(blocked.starts))
-        object.__setattr__(self, "blocked_ends_ext", [-1, *blocked.ends])
+        # for membership tests of a batch at once (made once per policy): ends_ext[searchsorted(starts, ip)] >= ip
+        object.__setattr__(self, "blocked_starts", np.array(blocked.starts, dtype=np.int64))
+        object.__setattr__(self, "blocked_ends_ext", np.array([-1, *blocked.ends], dtype=np.int64))
 
     @classmethod
     def permissive(cls) -> Policy:

@@ -449,7 +449,7 @@ def _ranges(col: Collector, numbers: list[int], lines: list[str]) -> list[int]:
         reason = cast(str, range_verdict(bounds[2 * k], bounds[2 * k + 1], [])[1])  # a rejection carries it
         events.setdefault(reason, []).append(k)
     at = np.flatnonzero(ok)
-    col.add_interval_arrays(at, starts[at], ends[at], np.zeros(len(at), dtype=bool), events)
+    col.add_intervals(at, starts[at], ends[at], np.zeros(len(at), dtype=bool), events)
     col.tally.count_batch(events, numbers, lines)
     return []
 
