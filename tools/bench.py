@@ -153,14 +153,17 @@ _LOAD: dict[str, float] = {}
 
 
 def _engine(state_in: str = "", state_out: str = "") -> Callable[[Any], Callable[[], dict[str, object]]]:
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from threatfeed.engine import EngineSettings, FeedBody, build_lists
     from threatfeed.engine.domains import suffix_list
     from threatfeed.engine.warninglist_use import for_settings
 
     # As the transform: the delivered body is the feed's whole list; the state comes back as JSON from S3.
-    settings = EngineSettings(now=datetime(2026, 11, 27, tzinfo=UTC), warninglists=("default",), replace_delivered=True)
+    # A run that carries a state is the next day's, as in production: what it lists again was first seen a day
+    # earlier (at the same clock, the first run's rows and today's would be one).
+    now = datetime(2026, 11, 27, tzinfo=UTC) + timedelta(days=1 if state_in else 0)
+    settings = EngineSettings(now=now, warninglists=("default",), replace_delivered=True)
     rss, start = _peak_rss(), time.perf_counter()
     warn = for_settings(settings)  # a cold start's one-off cost; a warm invocation has it cached
     suffix_list()  # the Public Suffix List, read on the first name judged: also once per process

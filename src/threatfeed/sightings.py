@@ -34,6 +34,8 @@ HITS_PERIOD_DAYS = 30
 CUSTOM_SUFFIX = ".Custom"
 #: The engine state's address encoding this module decodes (``threatfeed.engine.state.ENCODING``).
 STATE_ENCODING = "u32be-(start-previous_end,end-start)-pairs/zlib/base64"
+#: What separates a state row's stored names (``threatfeed.engine.state.NAME_SEPARATOR``; state version 2).
+STATE_NAME_SEPARATOR = " "
 
 
 class NotASighting(ValueError):
@@ -221,12 +223,34 @@ def provenance(state: Mapping[str, Any] | None, indicator: str, kind: str) -> di
             if kind == "ipv4":
                 hit = spans_contain(row.get("ipv4", ""), address)
             else:
-                hit = bool(names.intersection(row.get("domains", ())))
+                hit = row_holds_name(row, names)
             if hit:
                 seen = found.setdefault(feed, {"first_seen": int(row["first"]), "last_seen": int(row["last"])})
                 seen["first_seen"] = min(seen["first_seen"], int(row["first"]))
                 seen["last_seen"] = max(seen["last_seen"], int(row["last"]))
     return found
+
+
+def row_holds_name(row: Mapping[str, Any], names: Iterable[str]) -> bool:
+    """Whether an engine-state row holds one of ``names``: version 2 stores a row's names as one sorted text
+    (looked up in place: a big feed's row is a million names), version 1 as a list."""
+    if "names" not in row:
+        return not set(names).isdisjoint(row.get("domains", ()))
+    text: str = row["names"]
+    return any(_text_holds(text, name) for name in names)
+
+
+def _text_holds(text: str, name: str) -> bool:
+    """Whether ``name`` is one of the separated names of ``text``."""
+    at = text.find(name)
+    while at != -1:
+        end = at + len(name)
+        if (at == 0 or text[at - 1] == STATE_NAME_SEPARATOR) and (
+            end == len(text) or text[end] == STATE_NAME_SEPARATOR
+        ):
+            return True
+        at = text.find(name, at + 1)
+    return False
 
 
 def with_provenance(sighting: Sighting, state: Mapping[str, Any] | None) -> Sighting:

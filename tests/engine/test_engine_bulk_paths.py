@@ -29,7 +29,7 @@ from threatfeed.engine.formats import text as T
 from threatfeed.engine.ipv4 import scan_address_lines
 from threatfeed.engine.packing import first_blocks, ip_lines
 from threatfeed.engine.parse import policy_for
-from threatfeed.engine.state import decode_spans, encode_spans
+from threatfeed.engine.state import decode_spans, encode_spans, row_names
 
 TOP = 2**32 - 1
 
@@ -361,7 +361,7 @@ def _stix(*indicators: tuple[str, int]) -> bytes:
 
 def _rows(result) -> set[tuple[int, int, int, tuple[str, ...]]]:
     feed = json.loads(json.dumps(result.state))["feeds"]["s"]
-    return {(r["first"], r["last"], r["confidence"], tuple(r["domains"])) for r in feed["rows"]}
+    return {(r["first"], r["last"], r["confidence"], tuple(row_names(r))) for r in feed["rows"]}
 
 
 def test_names_keep_their_first_seen_per_confidence_across_runs():

@@ -84,19 +84,3 @@ def test_a_state_written_without_fingerprints_loads_and_the_body_is_parsed():
     again = _run(BODY, old, days=1)
     assert _summary(again)[0] == _summary(_run(BODY, first.state, days=1))[0]
     assert "body" in again.state["feeds"]["f"]
-
-
-def test_a_name_listed_again_is_held_as_the_states_own_string(monkeypatch):
-    # a big feed's names would otherwise be held twice through a run (the state's and the parse's): some 75 MB a
-    # million; the threshold only saves the lookups on small feeds
-    monkeypatch.setattr(build_module, "SHARED_NAMES_FROM", 1)
-    first = build_lists([FeedBody("f", b"evil-one.com\nevil-two.net\n")], settings())
-    before = {n: n for row in first.state["feeds"]["f"]["rows"] for n in row["domains"]}
-    later = settings(now=NOW + timedelta(days=1))
-    second = build_lists([FeedBody("f", b"evil-one.com\nevil-two.net\nevil-three.org\n")], later, first.state)
-    held = {n: n for row in second.state["feeds"]["f"]["rows"] for n in row["domains"]}
-    assert held["evil-one.com"] is before["evil-one.com"] and held["evil-two.net"] is before["evil-two.net"]
-    monkeypatch.setattr(build_module, "SHARED_NAMES_FROM", 10**9)
-    third = build_lists([FeedBody("f", b"evil-one.com\nevil-two.net\n")], later, second.state)
-    again = {n: n for row in third.state["feeds"]["f"]["rows"] for n in row["domains"]}
-    assert again["evil-one.com"] is not held["evil-one.com"]  # below the threshold: the parse's own string

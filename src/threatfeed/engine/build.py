@@ -73,7 +73,6 @@ def build_lists(
                 options=body.options,
                 settings=settings,
                 policy=policy,
-                known_names=state_names(old.get(name)),
             )
         except FeedRejected as exc:
             failed.add(name)
@@ -106,11 +105,12 @@ def build_lists(
             continue
         # A body of revocations only is a delta, whatever the feed's mode: it retracts, it does not replace.
         replace = name in replacing and result.stats.accepted > 0
+        named = len(result.domains)  # advance takes a uniform parse's names over (see its docstring)
         retained[name] = advance(
             old.get(name), result, seen_at[name], cutoff, priority[name], replace=replace, name_cutoff=name_cutoff
         )
         if name in marks and name not in failed:
-            retained[name].body = fingerprint(retained[name], result, *marks[name])
+            retained[name].body = fingerprint(retained[name], result, *marks[name], names=named)
         failed.discard(name)
         del result
     for name in sorted(set(carry_over) | failed):
@@ -134,23 +134,6 @@ def build_lists(
         warninglists=W.report(warn, stats),
         left_out=left_out,
     )
-
-
-#: From how many names in a feed's state its parse keeps the state's own strings (:func:`state_names`): below,
-#: the lookups cost more time (some 50 ms a run for 120,000 names) than the memory they save matters.
-SHARED_NAMES_FROM = 200_000
-
-
-def state_names(fs: FeedState | None) -> dict[str, str] | None:
-    """The names a feed's state holds, each mapped to itself, for its parse to keep those string objects (see
-    :class:`~threatfeed.engine.classify.Collector`): a million names are some 75 MB of strings held twice
-    otherwise. None when it holds fewer than :data:`SHARED_NAMES_FROM`."""
-    if fs is None or sum(len(r.domains) for r in fs.rows) < SHARED_NAMES_FROM:
-        return None
-    known: dict[str, str] = {}
-    for r in fs.rows:
-        known.update(zip(r.domains, r.domains, strict=True))
-    return known
 
 
 def explicitly_empty(stats: FeedStats) -> bool:

@@ -157,13 +157,8 @@ class Collector:
         *,
         zero_padded: bool = False,
         kinds: frozenset[str] = KINDS,
-        known_names: Mapping[str, str] | None = None,
     ) -> None:
         self.feed = feed
-        #: The names the feed's state already holds, each mapped to itself: an accepted name equal to one of them
-        #: is kept as that string object, so a name listed day after day is held once, not once per run's parse
-        #: (a million names are some 75 MB of strings).
-        self.known_names = known_names or {}
         self.policy = policy
         self.confidence = confidence
         #: The feed declares zero-padded dotted quads (``061.067.077.098``): read them as decimal.
@@ -451,9 +446,8 @@ class Collector:
         self._take_default_names(names)
 
     def _take_default_names(self, names: list[str]) -> None:
-        """Accept ``names`` at the collector's confidence, as the state's own strings where it has them."""
-        known = self.known_names
-        self.default_names.update(map(known.get, names, names) if known else names)
+        """Accept ``names`` at the collector's confidence."""
+        self.default_names.update(names)
         self.n_domains += len(names)
         self.accepted += len(names)
 
@@ -573,7 +567,7 @@ class Collector:
                 self.tally.count(refused, line, text)
         for listed in names:
             if self.domains.get(listed, -1) < conf:
-                self.domains[self.known_names.get(listed, listed)] = conf
+                self.domains[listed] = conf
         self.n_domains += len(names)
         return True
 

@@ -28,7 +28,8 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, filterfalse
+from itertools import accumulate, chain, filterfalse, groupby, islice
+from operator import eq
 from typing import Any
 
 import numpy as np
@@ -78,10 +79,25 @@ class Tier:
 
     rank: Rank
     ipv4: list[Spans] = field(default_factory=list)
-    domains: set[str] | frozenset[str] = frozenset()
     name_rows: list[Row] = field(default_factory=list)  # the rows the names come from
-    #: each feed's share of it
-    by_feed: dict[str, tuple[list[Spans], set[str] | frozenset[str]]] = field(default_factory=dict)
+    #: each feed's share of it: its address sets and its rows holding names
+    by_feed: dict[str, tuple[list[Spans], list[Row]]] = field(default_factory=dict)
+    _domains: set[str] | frozenset[str] | None = field(default=None, repr=False)
+
+    @property
+    def domains(self) -> set[str] | frozenset[str]:
+        """The tier's names, as a set made only when asked (the lists are built from the rows' sorted names,
+        :func:`merged_names`; a steady state's tier is a million names in two rows)."""
+        if self._domains is None:
+            self._domains = names_of(self.name_rows)
+        return self._domains
+
+
+def names_of(rows: Sequence[Row]) -> set[str] | frozenset[str]:
+    """The names of ``rows``: a single row's own set (no copy), else their union."""
+    if len(rows) == 1:
+        return rows[0].name_set()
+    return set().union(*(r.name_set() for r in rows))
 
 
 def tiers_of(feeds: Mapping[str, FeedState], settings: EngineSettings | None = None) -> list[Tier]:
@@ -121,25 +137,13 @@ def tiers_of(feeds: Mapping[str, FeedState], settings: EngineSettings | None = N
 
 def _add(by_rank: dict[Rank, Tier], rank: Rank, feed: str, spans: Spans, names: Row | None) -> None:
     tier = by_rank.setdefault(rank, Tier(rank))
-    own = tier.by_feed.setdefault(feed, ([], frozenset()))
+    own = tier.by_feed.setdefault(feed, ([], []))
     if spans:
         tier.ipv4.append(spans)
         own[0].append(spans)
     if names is not None and names.domains:
-        tier.domains = _joined(tier.domains, names.domains)
         tier.name_rows.append(names)
-        tier.by_feed[feed] = (own[0], _joined(own[1], names.domains))
-
-
-def _joined(held: set[str] | frozenset[str], more: frozenset[str]) -> set[str] | frozenset[str]:
-    """``held`` with ``more``: the row's own set while it is the only one (a million names are not copied twice
-    for one feed's single row), a set of their own once a second joins (updated in place from then on)."""
-    if not held:
-        return more
-    if isinstance(held, frozenset):
-        held = set(held)
-    held |= more
-    return held
+        own[1].append(names)
 
 
 def _ip_counts(feeds: Mapping[str, FeedState]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -233,6 +237,25 @@ def _sorted_difference(names: list[str], less: list[str]) -> list[str]:
     return list(filterfalse(set(less).__contains__, names))
 
 
+def merged_names(rows: Sequence[Row], policy: Policy) -> list[str]:
+    """The entity list lines of ``rows``: their names, each once, sorted. Each row's names are sorted already (a
+    row read back from the state, :class:`~threatfeed.engine.state.StoredNames`) or sorted once and shared with
+    the state, so the rows are merged (sorting sorted runs is one merge), not a set of all of them sorted
+    afresh. Through :func:`domain_lines` when the policy filters names or a wildcard may cover others (``*``
+    sorts before any character a name starts with, so a row holding one has it first)."""
+    if not rows:
+        return []
+    ordered = [r.sorted_domains() for r in rows]
+    if not policy.allows_all_names() or any(names and names[0].startswith("*.") for names in ordered):
+        return domain_lines(set().union(*ordered), policy)
+    if len(ordered) == 1:
+        return ordered[0]
+    merged = sorted(chain.from_iterable(ordered))
+    if any(map(eq, merged, islice(merged, 1, None))):  # rows of different feeds may share names
+        merged = [name for name, _ in groupby(merged)]
+    return merged
+
+
 def domain_lines(names: set[str], policy: Policy) -> list[str]:
     kept = names if policy.allows_all_names() else {n for n in names if policy.judge_domain(n) is None}
     return sorted(D.collapse_wildcards(kept))
@@ -305,17 +328,7 @@ class _Group:
         names: list[str] = []
         if self.with_names:
             rows = [r for t in chosen for r in t.name_rows]
-            if len(rows) == 1 and self.policy.allows_all_names():
-                # one feed, one row (a single run's body): its sorted names, shared with the state; a
-                # wildcard would sort first ("*" precedes every character a name starts with)
-                names = rows[0].sorted_domains()
-                if names and names[0].startswith("*."):
-                    names = domain_lines(set(names), self.policy)
-            else:
-                raw: set[str] = set()
-                for t in chosen:
-                    raw |= t.domains
-                names = domain_lines(raw, self.policy)
+            names = merged_names(rows, self.policy)
         return spans, names
 
     def fits(self, spans: Spans, names: list[str], entries: int | None = None) -> bool:
@@ -411,12 +424,12 @@ class _Group:
             if self.with_names:
                 total += len(tier.domains - seen)
             per_feed: dict[str, int] = {}
-            for feed, (feed_spans, feed_names) in sorted(tier.by_feed.items()):
+            for feed, (feed_spans, feed_rows) in sorted(tier.by_feed.items()):
                 lost = 0
                 if self.with_ip and feed_spans:
                     lost += count_blocks(subtract(subtract(union(*feed_spans), self.policy.blocked), spans))
-                if self.with_names and feed_names:
-                    lost += len(feed_names - seen)
+                if self.with_names and feed_rows:
+                    lost += len(names_of(feed_rows) - seen)
                 if lost:
                     per_feed[feed] = lost
             if self.with_ip and tier.ipv4:

@@ -160,7 +160,6 @@ def parse_body(
     options: Mapping[str, Any] | None = None,
     settings: EngineSettings | None = None,
     policy: Policy | None = None,
-    known_names: Mapping[str, str] | None = None,
 ) -> ParsedFeed:
     """Parse one feed body. ``settings`` (optional) supplies the filtering policy and ``now``; without it
     the defaults apply (bogons, minimum prefix /12, no allow-list, now = UTC now). Raises
@@ -169,8 +168,7 @@ def parse_body(
 
     ``body``: bytes, or a :class:`~threatfeed.engine.decode.BodySource` read as a stream. Line-oriented formats
     (:data:`~threatfeed.engine.formats.CHUNK_PARSERS`) are decompressed, decoded and parsed chunk by chunk: the
-    body is never one string, and a streamed one never held whole. The others read the whole document.
-    ``known_names``: the names the feed's state holds, each mapped to itself (see :class:`Collector`)."""
+    body is never one string, and a streamed one never held whole. The others read the whole document."""
     options = dict(options or {})
     now = settings.now if settings is not None else datetime.now(UTC)
     if policy is None:
@@ -198,9 +196,7 @@ def parse_body(
         start = head[:8192]
         padded = ("added" in start or "ADDED" in start) and bool(_DECLARES_PADDING.search(start))
     kinds = frozenset(options.get("kinds") or KINDS)
-    col = Collector(
-        feed, policy, max(0, min(100, int(confidence))), zero_padded=bool(padded), kinds=kinds, known_names=known_names
-    )
+    col = Collector(feed, policy, max(0, min(100, int(confidence))), zero_padded=bool(padded), kinds=kinds)
     if chunked is None:
         parser_for(fmt)(_clean(text, bad_utf8, col), col, options, now)
     else:

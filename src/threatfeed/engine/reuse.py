@@ -107,9 +107,12 @@ def reuse(previous: FeedState | None, digest: str | None, key: str) -> ParsedFee
     return ParsedFeed(feed=stats.feed, format=stats.format, stats=stats, ipv4=ipv4, domains=names)
 
 
-def fingerprint(state: FeedState, parsed: ParsedFeed, digest: str | None, key: str) -> dict[str, Any] | None:
+def fingerprint(
+    state: FeedState, parsed: ParsedFeed, digest: str | None, key: str, names: int
+) -> dict[str, Any] | None:
     """The fingerprint to keep with ``state`` (the feed's state right after delivering ``parsed``), or None
-    when reading the contribution back from the rows would not be exact (see the module docstring)."""
+    when reading the contribution back from the rows would not be exact (see the module docstring). ``names``:
+    how many names ``parsed`` held before :func:`~threatfeed.engine.state.advance` took them over."""
     from threatfeed.engine.formats import CHUNK_PARSERS
 
     stats = parsed.stats
@@ -120,7 +123,7 @@ def fingerprint(state: FeedState, parsed: ParsedFeed, digest: str | None, key: s
     current = [r for r in state.rows if r.last == state.last_success]
     if sum(r.ipv4.addresses() for r in current) != parsed.all_ipv4().addresses():
         return None
-    if sum(len(r.domains) for r in current) != len(parsed.domains):
+    if sum(len(r.domains) for r in current) != names:
         return None
     return {"sha256": digest, "key": key, "stats": _stats_to(stats)}
 

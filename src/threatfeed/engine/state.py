@@ -1,11 +1,14 @@
 """Provenance that survives between runs: which feed listed what, first and last seen.
 
 Per feed, indicators are grouped into *rows* sharing ``(first_seen, last_seen, confidence)``; a row holds
-an IPv4 address set and a list of names. Within one feed the rows never overlap, so every address has
+an IPv4 address set and a set of names. Within one feed the rows never overlap, so every address has
 exactly one first/last seen per feed, and "which feeds listed it" is the set of feeds holding it. Rows keep
 the state small whatever the feed size (a run adds at most a few rows per feed) and the address sets are
 stored as zlib-compressed, base64 big-endian ``start,end`` pairs: a million /32s take a few MB of JSON
-instead of tens.
+instead of tens. A row's names are stored as one text, sorted and space-separated (``names``; a name never
+holds a space): a million names read back as one string, not a million, and become strings only a block at a
+time where a run needs them (:class:`StoredNames`). Version 1 stored them as a list (``domains``); it still
+loads.
 
 What a run keeps per feed:
 
@@ -27,10 +30,10 @@ from __future__ import annotations
 
 import base64
 import zlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
-from itertools import filterfalse
-from typing import Any
+from itertools import chain, filterfalse
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -38,8 +41,120 @@ from threatfeed.engine.classify import UniformNames
 from threatfeed.engine.parse import ParsedFeed
 from threatfeed.engine.spans import Spans, split_by, subtract, to_array, union, view
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+#: The versions :func:`load` reads (1: names as a JSON list).
+READABLE_VERSIONS = (1, 2)
 ENCODING = "u32be-(start-previous_end,end-start)-pairs/zlib/base64"
+
+
+_S = TypeVar("_S")
+
+#: What separates the names of a row in the state's text (:data:`~threatfeed.engine.domains.NAME` has no space).
+NAME_SEPARATOR = " "
+#: About how many characters of a row's stored names :meth:`StoredNames.blocks` makes into strings at a time.
+NAME_BLOCK_CHARS = 1 << 20
+
+
+class StoredNames(Set[str]):
+    """A row's names in sorted order, as the state stores them (one text), made into strings only when needed.
+
+    A big feed's state holds a million names. As JSON strings they would cost some 85 MB before the run has
+    even parsed the feed, and the parse makes its own copies. Kept as one text, a run makes a block of them at a
+    time (:meth:`blocks`) when it looks for the names listed again (:func:`_claim`): it keeps the row's string
+    of each and lets the parse's go, and it knows their order without sorting them (:meth:`of_sorted`). Any
+    other use (membership, iteration) makes them into a frozenset once."""
+
+    __slots__ = ("_count", "_set", "_sorted", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text: str | None = text
+        self._count: int | None = None
+        self._set: frozenset[str] | None = None
+        self._sorted: list[str] | None = None
+
+    @classmethod
+    def of_sorted(cls, ordered: list[str]) -> StoredNames:
+        """The names ``ordered`` (sorted, each once: the caller's to give away)."""
+        names = cls("")
+        names._text, names._sorted, names._set = None, ordered, frozenset(ordered)
+        return names
+
+    def __len__(self) -> int:
+        if self._set is not None:
+            return len(self._set)
+        if self._count is None:
+            self._count = self.text.count(NAME_SEPARATOR) + 1 if self.text else 0
+        return self._count
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.materialized()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.materialized())
+
+    def __hash__(self) -> int:
+        return hash(self.materialized())
+
+    @property
+    def text(self) -> str:
+        """The names as the state stores them."""
+        if self._text is None:
+            self._text = NAME_SEPARATOR.join(self._sorted or ())
+        return self._text
+
+    @property
+    def is_materialized(self) -> bool:
+        return self._set is not None
+
+    @property
+    def in_order(self) -> bool:
+        """Whether :meth:`blocks` gives the names in order (not when only a frozenset of them is at hand)."""
+        return self._sorted is not None or self._set is None
+
+    def materialized(self) -> frozenset[str]:
+        """The names as a frozenset, made once."""
+        if self._set is None:
+            self._set = frozenset(self.text.split(NAME_SEPARATOR)) if self.text else frozenset()
+        return self._set
+
+    def blocks(self) -> Iterator[Collection[str]]:
+        """The names a block at a time, in order (see :attr:`in_order`); the strings the row holds where it holds
+        them, else each block's made for the caller alone."""
+        if self._sorted is not None or self._set is not None:
+            yield self._sorted if self._sorted is not None else self.materialized()
+            return
+        text, pos, n = self.text, 0, len(self.text)
+        while pos < n:
+            cut = text.find(NAME_SEPARATOR, min(pos + NAME_BLOCK_CHARS, n))
+            if cut == -1:
+                cut = n
+            yield text[pos:cut].split(NAME_SEPARATOR)
+            pos = cut + 1
+
+    def sorted(self) -> list[str]:
+        """The names in order (the text is sorted)."""
+        if self._sorted is None:
+            self._sorted = sorted(self._set) if self._set is not None else self.text.split(NAME_SEPARATOR)
+            if self._sorted == [""]:
+                self._sorted = []
+        return self._sorted
+
+    def difference(self, *others: Collection[str]) -> frozenset[str]:
+        return self.materialized().difference(*others)
+
+    def intersection(self, *others: Collection[str]) -> frozenset[str]:
+        return self.materialized().intersection(*others)
+
+    def union(self, *others: Collection[str]) -> frozenset[str]:
+        return self.materialized().union(*others)
+
+    @classmethod
+    def _from_iterable(cls, it: Iterable[_S]) -> Set[_S]:  # the Set operators (``-``, ``&``, ``|``) give frozensets
+        return frozenset(it)
+
+
+#: A row's names: a set made in this run, or those the state stored.
+Names = frozenset[str] | StoredNames
 
 
 @dataclass
@@ -50,7 +165,7 @@ class Row:
     last: int
     confidence: int
     ipv4: Spans = field(default_factory=Spans)
-    domains: frozenset[str] = frozenset()
+    domains: Names = frozenset()
     _sorted: list[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def empty(self) -> bool:
@@ -59,8 +174,32 @@ class Row:
     def sorted_domains(self) -> list[str]:
         """The names in order, sorted once (the state and, for a single row, the entity list need it)."""
         if self._sorted is None:
-            self._sorted = sorted(self.domains)
+            names = self.domains
+            self._sorted = names.sorted() if isinstance(names, StoredNames) else sorted(names)
         return self._sorted
+
+    def name_set(self) -> frozenset[str]:
+        """The names as a frozenset (a stored row's made once)."""
+        names = self.domains
+        return names.materialized() if isinstance(names, StoredNames) else names
+
+    def names_text(self) -> str:
+        """The names as the state stores them (:class:`StoredNames`)."""
+        if isinstance(self.domains, StoredNames):
+            return self.domains.text
+        names = self.sorted_domains()
+        text = NAME_SEPARATOR.join(names)
+        if names and text.count(NAME_SEPARATOR) != len(names) - 1:
+            raise ValueError(f"engine state: a name holds {NAME_SEPARATOR!r}, which separates names; not stored")
+        return text
+
+
+def row_names(row: Mapping[str, Any]) -> list[str]:
+    """The names of a row of a state written by :func:`dump` (any readable version), for readers of the JSON."""
+    if "names" in row:
+        text = row["names"]
+        return text.split(NAME_SEPARATOR) if text else []
+    return list(row.get("domains", ()))
 
 
 @dataclass
@@ -79,7 +218,7 @@ class FeedState:
 
 def load(previous: Mapping[str, Any] | None) -> dict[str, FeedState]:
     """Read a state written by :func:`dump`; anything else (None, another version) is an empty state."""
-    if not previous or previous.get("version") != STATE_VERSION:
+    if not previous or previous.get("version") not in READABLE_VERSIONS:
         return {}
     out: dict[str, FeedState] = {}
     for name, data in (previous.get("feeds") or {}).items():
@@ -89,7 +228,7 @@ def load(previous: Mapping[str, Any] | None) -> dict[str, FeedState]:
                 int(r["last"]),
                 int(r.get("confidence", 50)),
                 decode_spans(r.get("ipv4", "")),
-                frozenset(r.get("domains", ())),
+                StoredNames(r["names"]) if "names" in r else frozenset(r.get("domains", ())),
             )
             for r in data.get("rows", ())
         ]
@@ -120,7 +259,7 @@ def dump(feeds: Mapping[str, FeedState], now: int, clean_under: str | None = Non
                         "confidence": r.confidence,
                         "ipv4": encode_spans(r.ipv4),
                         "addresses": r.ipv4.addresses(),
-                        "domains": list(r.sorted_domains()),
+                        "names": r.names_text(),
                     }
                     for r in sorted(fs.rows, key=lambda r: (r.first, r.last, r.confidence))
                 ],
@@ -174,18 +313,18 @@ def aged(rows: list[Row], cutoff: int, name_cutoff: int | None = None) -> list[R
     return out
 
 
-_Groups = dict[tuple[int, int, int], tuple[list[Spans], set[str] | frozenset[str]]]
+_Groups = dict[tuple[int, int, int], tuple[list[Spans], set[str] | Names]]
 """(first, last, confidence) -> the address sets and the names with those times: the rows being built."""
 
 
-def _slot(groups: _Groups, first: int, last: int, conf: int) -> tuple[list[Spans], set[str] | frozenset[str]]:
+def _slot(groups: _Groups, first: int, last: int, conf: int) -> tuple[list[Spans], set[str] | Names]:
     return groups.setdefault((first, last, conf), ([], set()))
 
 
 def _names_to_add_to(groups: _Groups, first: int, last: int, conf: int) -> set[str]:
     """The names of a row being built, as a set that may be added to (a set given whole is copied first)."""
     spans, names = _slot(groups, first, last, conf)
-    if isinstance(names, frozenset):
+    if not isinstance(names, set):
         names = set(names)
         groups[(first, last, conf)] = (spans, names)
     return names
@@ -208,11 +347,17 @@ def advance(
 ) -> FeedState:
     """The feed's state after delivering ``parsed`` at ``seen``: current indicators get ``last = seen``
     and keep their earlier ``first``; earlier indicators stay until they age out (retractions remove them
-    at once), unless ``replace``: then the body is the feed's whole contribution."""
+    at once), unless ``replace``: then the body is the feed's whole contribution.
+
+    ``parsed`` is used up: when its names are one set at one confidence, the names listed again are taken out
+    of that set as they are found (:func:`_place_current_names`)."""
     rows = list(old.rows) if old else []
     if parsed.revoked_ipv4 or parsed.revoked_domains:
         gone_ip, gone_names = parsed.revoked_ipv4, parsed.revoked_domains
-        rows = [Row(r.first, r.last, r.confidence, subtract(r.ipv4, gone_ip), r.domains - gone_names) for r in rows]
+        rows = [
+            Row(r.first, r.last, r.confidence, subtract(r.ipv4, gone_ip), r.domains.difference(gone_names))
+            for r in rows
+        ]
     groups: _Groups = {}
     window = aged(rows, cutoff, name_cutoff)
     if not replace:
@@ -222,7 +367,8 @@ def advance(
     new_rows = []
     for key in list(groups):  # each group let go as its row is made: a million names are a 32 MB set table
         (first, last, conf), (spans_list, name_set) = key, groups.pop(key)
-        row = Row(first, last, conf, union(*spans_list) if spans_list else Spans(), frozenset(name_set))
+        kept = name_set if isinstance(name_set, StoredNames) else frozenset(name_set)  # its order known
+        row = Row(first, last, conf, union(*spans_list) if spans_list else Spans(), kept)
         del spans_list, name_set
         if not row.empty():
             new_rows.append(row)
@@ -233,7 +379,11 @@ def _keep_earlier(groups: _Groups, window: list[Row], current: Spans, names: Map
     """Earlier rows: what is not current stays as it was while in the window."""
     for r in window:
         _put_spans(groups, r.first, r.last, r.confidence, subtract(r.ipv4, current) if current else r.ipv4)
-        gone = r.domains.difference(names)
+        if isinstance(r.domains, StoredNames):  # the names not listed again, as the row's strings
+            blocks = r.domains.blocks()
+            gone: Collection[str] = list(chain.from_iterable(filterfalse(names.__contains__, b) for b in blocks))
+        else:
+            gone = r.domains.difference(names)
         if gone:
             _names_to_add_to(groups, r.first, r.last, r.confidence).update(gone)
 
@@ -254,21 +404,31 @@ def _place_current_addresses(groups: _Groups, window: list[Row], parsed: ParsedF
 
 
 def _place_current_names(groups: _Groups, window: list[Row], names: Mapping[str, int], seen: int) -> None:
-    """Current names: first-seen is the earliest of the rows holding them (set operations per row, rows in
-    first-seen order), grouped by confidence (usually one for the whole body)."""
-    by_first: list[tuple[int, set[str] | frozenset[str]]] = []
+    """Current names: first-seen is the earliest of the rows holding them (rows in first-seen order), grouped by
+    confidence (usually one for the whole body).
+
+    A parse whose names are one set at one confidence (:class:`UniformNames`) gives that set over: each name an
+    earlier row holds leaves it as the row's string is kept, so a million names listed again are never held
+    twice; what is left are the new names."""
+    by_first: list[tuple[int, set[str] | Names]] = []
+    owned = isinstance(names, UniformNames) and isinstance(names.names, set)
     # no copy of the names up front, and what is left shrinks into a new set each time (a set never shrinks its
     # table): with a million names each copy is a 32 MB table
     left: Collection[str] = names.names if isinstance(names, UniformNames) else names.keys()
     for r in sorted((r for r in window if r.domains), key=lambda r: r.first):
         if not left:
             break
-        held = r.domains.intersection(left)  # the lookups in C; the names are those of ``left``
+        held: set[str] | Names
+        if isinstance(left, set) and owned:
+            held = _claim(r.domains, left)
+        else:
+            held = r.domains.intersection(left)  # the lookups in C
+            if held:
+                left = set(filterfalse(held.__contains__, left))
         if held:
             by_first.append((min(r.first, seen), held))
-            left = set(filterfalse(held.__contains__, left))
     if left:
-        by_first.append((seen, set(left)))
+        by_first.append((seen, left if isinstance(left, set) else set(left)))
     confidences = {names.confidence} if isinstance(names, UniformNames) else set(names.values())
     for first, group in by_first:
         if len(confidences) == 1:
@@ -278,7 +438,25 @@ def _place_current_names(groups: _Groups, window: list[Row], names: Mapping[str,
                 _names_to_add_to(groups, first, seen, names[n]).add(n)
 
 
-def _put_names(groups: _Groups, first: int, last: int, conf: int, names: set[str] | frozenset[str]) -> None:
+def _claim(row: Names, left: set[str]) -> frozenset[str] | StoredNames:
+    """The names of ``left`` that ``row`` holds, taken out of ``left``: the row's string of each is kept and the
+    parse's let go as soon as it is found. A stored row's names are made into strings a block at a time, in
+    order, so what it keeps is known sorted (:meth:`StoredNames.of_sorted`: a million names are not sorted
+    again)."""
+    if not isinstance(row, StoredNames):
+        held = row.intersection(left)
+        left.difference_update(held)
+        return held
+    ordered = row.in_order
+    claimed: list[str] = []
+    for block in row.blocks():
+        found = list(filter(left.__contains__, block))  # the row's strings, in the row's order
+        left.difference_update(found)
+        claimed.extend(found)
+    return StoredNames.of_sorted(claimed) if ordered else frozenset(claimed)
+
+
+def _put_names(groups: _Groups, first: int, last: int, conf: int, names: set[str] | Names) -> None:
     """Add ``names`` (the caller's to give away) to a row being built: as its set when it has none yet (no copy)."""
     slot = _slot(groups, first, last, conf)
     if slot[1]:
