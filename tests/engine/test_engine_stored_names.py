@@ -13,6 +13,8 @@ from engine_helpers import NOW, settings
 from threatfeed.engine import FeedBody, build_lists, parse_body
 from threatfeed.engine import state as S
 from threatfeed.engine.classify import UniformNames
+from threatfeed.engine.spans import Spans
+from threatfeed.engine.warninglist_use import for_settings, scrub_states
 from threatfeed.sightings import STATE_NAME_SEPARATOR, row_holds_name
 
 
@@ -127,3 +129,17 @@ def test_the_findings_loop_finds_a_name_in_a_stored_text_only_as_a_whole_name():
     assert row_holds_name(row, ["evil.co"]) and row_holds_name(row, ["x.org"]) and row_holds_name(row, ["a.evil.com"])
     assert not row_holds_name(row, ["evil.com"]) and not row_holds_name(row, ["vil.co"]) and not row_holds_name(row, [])
     assert row_holds_name({"domains": ["evil.com"]}, ["evil.com"]) and not row_holds_name({"names": ""}, ["x.org"])
+
+
+def test_a_stored_row_is_brought_under_new_lists_a_block_at_a_time_and_stays_sorted_text(monkeypatch):
+    monkeypatch.setattr(S, "NAME_BLOCK_CHARS", 16)
+    names = [*_names(60, 11), "sso.partner-corp.net", "partner-corp.net"]
+    (first,) = _days([_body(names)])
+    (fs,) = S.load(first.state).values()
+    warn = for_settings(settings(warninglist_files={"partners": b"partner-corp.net\n"}))
+    (row,) = scrub_states({"f": fs}, warn)["f"].rows
+    _, expected = warn.scrub(Spans(), frozenset(names))
+    assert isinstance(row.domains, S.StoredNames) and not row.domains.is_materialized
+    assert row.domains.sorted() == sorted(expected) and len(expected) == 60
+    (untouched,) = scrub_states({"f": fs}, for_settings(settings(warninglists=("default",))))["f"].rows
+    assert untouched.domains is fs.rows[0].domains  # nothing matched: the stored text as it was

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from itertools import compress, repeat
+from operator import is_
 from typing import Any
 
 from threatfeed.engine import reasons as R
@@ -18,7 +20,7 @@ from threatfeed.engine.formats import parser_for
 from threatfeed.engine.model import EngineSettings
 from threatfeed.engine.policy import Policy
 from threatfeed.engine.spans import Spans, union
-from threatfeed.engine.state import FeedState, Row
+from threatfeed.engine.state import NAME_SEPARATOR, FeedState, Names, Row, StoredNames
 from threatfeed.engine.warninglists import EMPTY, WarnIndex, build_index, index, resolve
 from threatfeed.errors import ConfigError
 
@@ -57,10 +59,37 @@ def scrub_states(feeds: Mapping[str, Any], warn: WarnIndex) -> dict[str, Any]:
     for name, fs in feeds.items():
         rows = []
         for r in fs.rows:
-            ip, names = warn.scrub(r.ipv4, r.domains)
+            if isinstance(r.domains, StoredNames):
+                ip, _ = warn.scrub(r.ipv4, frozenset())
+                names: Names = scrub_stored(r.domains, warn)
+            else:
+                ip, names = warn.scrub(r.ipv4, r.domains)
             if ip is not r.ipv4 or names is not r.domains:
                 r = Row(r.first, r.last, r.confidence, ip, names)
             if not r.empty():
                 rows.append(r)
         out[name] = FeedState(fs.priority, fs.last_success, rows)
     return out
+
+
+def scrub_stored(names: StoredNames, warn: WarnIndex) -> StoredNames:
+    """A stored row's names without those ``warn`` matches, judged a block at a time and kept as stored text: the
+    first run under new lists or a new engine scrubs every row, and a million names made into strings at once
+    would be held beside the day's parse of them. ``names`` itself when none matches."""
+    if not warn.has_names or not names:
+        return names
+    texts: list[str] = []
+    hit = False
+    for block in names.blocks():
+        listed = list(block)
+        hits = warn.label_names(listed)
+        if any(hits):
+            hit = True
+            listed = list(compress(listed, map(is_, hits, repeat(None))))
+        if listed:
+            texts.append(NAME_SEPARATOR.join(listed))
+    if not hit:
+        return names
+    # blocks in order, each sorted: the joined text is sorted (a frozenset's block is sorted first)
+    text = NAME_SEPARATOR.join(texts)
+    return StoredNames(text if names.in_order else NAME_SEPARATOR.join(sorted(text.split(NAME_SEPARATOR))))

@@ -213,12 +213,14 @@ def _walk_chunks(
         ends = found.line_ends if col.all_kinds else _line_ends(data)
         lines = ChunkLines(chunk, data, ends)
         col.add_address_lines(found, lines.at, first)
-        kinds = _line_kinds(data, ends, found, lines, named="name" in classes.groupindex)
+        kinds, named = _line_kinds(data, ends, found, lines, named="name" in classes.groupindex)
         col.skipped += int(np.count_nonzero(kinds == _SKIP))
         rest = np.flatnonzero(kinds == _OTHER).tolist()
         rest_lines = lines.at(rest)
         groups = _classified(rest_lines, classes)
-        _add_names(col, lines, first, np.flatnonzero(kinds == _NAME), list(map(rest.__getitem__, groups["name"])))
+        regex_named = groups["name"]
+        regex_lines = list(map(rest_lines.__getitem__, regex_named))
+        _add_names(col, first, named, list(map(rest.__getitem__, regex_named)), regex_lines)
         col.skipped += len(groups["skip"])
         if rest and irregular:
 
@@ -265,13 +267,20 @@ def _classified(lines: list[str], classes: re.Pattern[str]) -> dict[str | None, 
     return groups
 
 
-def _add_names(col: Collector, lines: ChunkLines, first: int, bulk: np.ndarray, matched: list[int]) -> None:
-    """The name lines of a chunk, in line order, in one call: those NumPy recognised (``bulk``) and those
-    the regular expression did (``matched``: ``*.`` names, and names whose last character is no letter, which
-    :func:`_line_kinds` leaves to it)."""
-    at = np.union1d(bulk, matched) if matched else bulk
+def _add_names(
+    col: Collector, first: int, bulk: tuple[np.ndarray, list[str]], matched: list[int], matched_lines: list[str]
+) -> None:
+    """The name lines of a chunk, in line order, in one call: those NumPy recognised (``bulk``: positions and
+    lines, as :func:`_line_kinds` cut them out) and those the regular expression did (``matched`` and its
+    lines: ``*.`` names, and names whose last character is no letter, which :func:`_line_kinds` leaves to it)."""
+    at, names = bulk
+    if matched:  # few: merged into line order
+        at = np.concatenate((at, np.asarray(matched, dtype=at.dtype)))
+        order = np.argsort(at, kind="stable").tolist()
+        every = names + matched_lines
+        names, at = [every[k] for k in order], at[order]
     if len(at):
-        col.add_names(lines.at(at), (at + first).tolist())
+        col.add_names(names, (at + first).tolist())
 
 
 #: What :func:`_line_kinds` tells of a line.
@@ -284,12 +293,15 @@ def _line_ends(data: bytes) -> np.ndarray:
     return np.concatenate(([-1], newlines, [len(data)]))
 
 
-def _line_kinds(data: bytes, ends: np.ndarray, found: AddressLines, lines: ChunkLines, named: bool) -> np.ndarray:
+def _line_kinds(
+    data: bytes, ends: np.ndarray, found: AddressLines, lines: ChunkLines, named: bool
+) -> tuple[np.ndarray, tuple[np.ndarray, list[str]]]:
     """What each line of a chunk (``data``, split into ``lines`` at ``ends``) is, as far as NumPy can tell
     without a regular expression: an address or a CIDR (``found``), exactly the ``skip`` class (blank, or a
     whole-line comment), exactly a lower-case name (:func:`_are_names`; when ``named``), else ``_OTHER``, for
     the regular expression. A skipped or a name line is cheap to match, but there are many of them: the
-    per-line cost of the regular expression is in the calls, not in the matching."""
+    per-line cost of the regular expression is in the calls, not in the matching. Also the name lines'
+    positions and text (cut out once, to be judged and then taken)."""
     buf = np.frombuffer(data + b"\n\n", dtype=np.uint8)  # two bytes past any line start
     starts = ends[:-1] + 1
     length = ends[1:] - starts
@@ -299,13 +311,17 @@ def _line_kinds(data: bytes, ends: np.ndarray, found: AddressLines, lines: Chunk
     kinds = np.where(skip, _SKIP, _OTHER).astype(np.int8)
     kinds[found.quad_at] = _ADDRESS
     kinds[found.cidr_at] = _ADDRESS
+    names: tuple[np.ndarray, list[str]] = (np.empty(0, dtype=np.intp), [])
     if named:  # a name starts with a letter or digit; most end in a letter (xn-- ones may not: the regex tells)
         last = buf[np.maximum(ends[1:] - 1, 0)]
         maybe = (kinds == _OTHER) & (length >= 4) & _LOWER_OR_DIGIT[c0] & _LOWER[last]
         at = np.flatnonzero(maybe)
         if len(at):
-            kinds[at[_are_names(lines.at(at))]] = _NAME
-    return kinds
+            candidates = lines.at(at)
+            are = _are_names(candidates)
+            kinds[at[are]] = _NAME
+            names = (at[are], list(compress(candidates, are.tolist())))
+    return kinds, names
 
 
 #: Which bytes are lower-case letters, and which lower-case letters or digits.
