@@ -15,7 +15,7 @@ from threatfeed.engine import state as S
 from threatfeed.engine.classify import UniformNames
 from threatfeed.engine.spans import Spans
 from threatfeed.engine.warninglist_use import for_settings, scrub_states
-from threatfeed.sightings import STATE_NAME_SEPARATOR, row_holds_name
+from threatfeed.sightings import STATE_NAME_SEPARATOR, provenance, row_holds_name
 
 
 def _names(n: int, seed: int) -> list[str]:
@@ -143,3 +143,13 @@ def test_a_stored_row_is_brought_under_new_lists_a_block_at_a_time_and_stays_sor
     assert row.domains.sorted() == sorted(expected) and len(expected) == 60
     (untouched,) = scrub_states({"f": fs}, for_settings(settings(warninglists=("default",))))["f"].rows
     assert untouched.domains is fs.rows[0].domains  # nothing matched: the stored text as it was
+
+
+def test_a_finding_on_a_listed_name_gets_its_provenance_from_a_version_2_state():
+    names = _names(30, 12)
+    _, second = _days([_body(names), _body([*names[:10], "fresh-c2.net"])])
+    t0, t1 = int(NOW.timestamp()), int((NOW + timedelta(days=1)).timestamp())
+    assert provenance(second.state, names[3], "domain") == {"f": {"first_seen": t0, "last_seen": t1}}
+    assert provenance(second.state, "fresh-c2.net", "domain") == {"f": {"first_seen": t1, "last_seen": t1}}
+    assert provenance(second.state, "api.fresh-c2.net", "domain") == {}  # no wildcard listed
+    assert provenance(second.state, "c2.net", "domain") == {}
