@@ -55,6 +55,8 @@ from threatfeed.engine.state import FeedState, Row
 Rank = tuple[int, int, int]
 #: Longest IP list line: "255.255.255.255/32" plus the newline.
 IP_LINE_MAX = 19
+#: Longest entity list line: a wildcard (``*.``) on the longest name a list takes (253 characters), plus the newline.
+NAME_LINE_MAX = 2 + 253 + 1
 #: Score points for each further feed listing an indicator (two at most count).
 CORROBORATION = 15
 #: Score bands of the manifest's ``left_out`` report.
@@ -237,12 +239,13 @@ def _sorted_difference(names: list[str], less: list[str]) -> list[str]:
     return list(filterfalse(set(less).__contains__, names))
 
 
-def merged_names(rows: Sequence[Row], policy: Policy) -> list[str]:
+def merged_names(rows: Sequence[Row], policy: Policy, disjoint: bool = False) -> list[str]:
     """The entity list lines of ``rows``: their names, each once, sorted. Each row's names are sorted already (a
     row read back from the state, :class:`~threatfeed.engine.state.StoredNames`) or sorted once and shared with
     the state, so the rows are merged (sorting sorted runs is one merge), not a set of all of them sorted
     afresh. Through :func:`domain_lines` when the policy filters names or a wildcard may cover others (``*``
-    sorts before any character a name starts with, so a row holding one has it first)."""
+    sorts before any character a name starts with, so a row holding one has it first). ``disjoint``: no two
+    rows share a name (rows of one feed never do), so the merge holds each name once already."""
     if not rows:
         return []
     ordered = [r.sorted_domains() for r in rows]
@@ -251,7 +254,7 @@ def merged_names(rows: Sequence[Row], policy: Policy) -> list[str]:
     if len(ordered) == 1:
         return ordered[0]
     merged = sorted(chain.from_iterable(ordered))
-    if any(map(eq, merged, islice(merged, 1, None))):  # rows of different feeds may share names
+    if not disjoint and any(map(eq, merged, islice(merged, 1, None))):  # rows of different feeds may share names
         merged = [name for name, _ in groupby(merged)]
     return merged
 
@@ -310,8 +313,12 @@ class _Group:
         :data:`IP_LINE_MAX`; names are measured once, on all tiers' names (every candidate content holds a
         subset of them)."""
         if self._bound is None:
-            names = self.content(len(self.tiers))[1]
-            self._bound = max(IP_LINE_MAX, max(map(len, names), default=0) + 1)
+            if not self.with_names or self.cap * NAME_LINE_MAX <= self.settings.max_bytes_per_list:
+                # no name line can make the byte limit bind: no need to measure a million of them
+                self._bound = NAME_LINE_MAX if self.with_names else IP_LINE_MAX
+            else:
+                names = self.content(len(self.tiers))[1]
+                self._bound = max(IP_LINE_MAX, max(map(len, names), default=0) + 1)
         return self._bound
 
     def content(self, upto: int) -> tuple[Spans, list[str]]:
@@ -328,7 +335,8 @@ class _Group:
         names: list[str] = []
         if self.with_names:
             rows = [r for t in chosen for r in t.name_rows]
-            names = merged_names(rows, self.policy)
+            one_feed = len({feed for t in chosen for feed, (_, held) in t.by_feed.items() if held}) <= 1
+            names = merged_names(rows, self.policy, disjoint=one_feed)
         return spans, names
 
     def fits(self, spans: Spans, names: list[str], entries: int | None = None) -> bool:
