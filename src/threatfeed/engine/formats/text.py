@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from itertools import compress, product, repeat
-from operator import add, and_, ge, is_, methodcaller, not_
+from operator import add, and_, eq, ge, is_, methodcaller, not_
 from socket import AF_INET6, inet_pton
 from typing import Any, cast
 
@@ -411,14 +411,17 @@ def _irregular(
 
 
 def _by_reason(reasons: Iterable[str | None]) -> tuple[dict[str, list[int]], list[int]]:
-    """Positions grouped by reason (``None``: refused, for the one-line path)."""
+    """Positions grouped by reason (``None``: refused, for the one-line path): one pass in C per distinct reason
+    (a batch has few), not a Python step per position."""
+    listed = list(reasons)
+    positions = range(len(listed))
     events: dict[str, list[int]] = {}
     refused: list[int] = []
-    for k, reason in enumerate(reasons):
+    for reason in set(listed):
         if reason is None:
-            refused.append(k)
+            refused = list(compress(positions, map(is_, listed, repeat(None))))
         else:
-            events.setdefault(reason, []).append(k)
+            events[reason] = list(compress(positions, map(eq, listed, repeat(reason))))
     return events, refused
 
 
