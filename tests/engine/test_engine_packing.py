@@ -113,3 +113,28 @@ def test_the_default_entity_quota_is_guardduty_s():
     from threatfeed.engine.model import GUARDDUTY_MAX_ENTITIES
 
     assert settings().max_entities_per_list == GUARDDUTY_MAX_ENTITIES == 1_000
+
+
+def test_entity_lines_merge_the_rows_sorted_names_each_once():
+    from threatfeed.engine.packing import merged_names
+    from threatfeed.engine.policy import Policy
+    from threatfeed.engine.state import Row, StoredNames
+
+    stored = Row(1, 2, 50, domains=StoredNames("a-evil.com c-evil.net x-evil.org"))
+    fresh = Row(2, 2, 50, domains=frozenset({"b-evil.com", "z-evil.io"}))
+    other_feed = Row(2, 2, 50, domains=frozenset({"c-evil.net", "d-evil.biz"}))
+    policy = Policy()
+    assert merged_names([stored, fresh], policy, disjoint=True) == [
+        "a-evil.com", "b-evil.com", "c-evil.net", "x-evil.org", "z-evil.io"
+    ]  # fmt: skip
+    assert merged_names([stored, other_feed], policy) == ["a-evil.com", "c-evil.net", "d-evil.biz", "x-evil.org"]
+    assert not stored.domains.is_materialized  # merged from its text, never made a set
+    # a wildcard covers a listed name: through the collapse, as a union would be
+    wild = Row(2, 2, 50, domains=frozenset({"*.c-evil.net", "sub.c-evil.net"}))
+    assert merged_names([stored, wild], policy) == ["*.c-evil.net", "a-evil.com", "c-evil.net", "x-evil.org"]
+
+
+def test_two_feeds_listing_one_name_in_one_tier_publish_it_once():
+    body = b"shared-c2.net\nonly-a.biz\n"
+    result = build_lists([FeedBody("a", body), FeedBody("b", b"shared-c2.net\nonly-b.org\n")], settings())
+    assert lines_of(result, "domain") == ["only-a.biz", "only-b.org", "shared-c2.net"]
