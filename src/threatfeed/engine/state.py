@@ -422,8 +422,8 @@ def _place_current_names(groups: _Groups, window: list[Row], names: Mapping[str,
     twice; what is left are the new names."""
     by_first: list[tuple[int, set[str] | Names]] = []
     owned = isinstance(names, UniformNames) and isinstance(names.names, set)
-    # no copy of the names up front, and what is left shrinks into a new set each time (a set never shrinks its
-    # table): with a million names each copy is a 32 MB table
+    # otherwise no copy of the names up front, and what is left shrinks into a new set each time (a set never
+    # shrinks its table): with a million names each copy is a 32 MB table
     left: Collection[str] = names.names if isinstance(names, UniformNames) else names.keys()
     for r in sorted((r for r in window if r.domains), key=lambda r: r.first):
         if not left:
