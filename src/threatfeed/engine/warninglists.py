@@ -335,7 +335,9 @@ EMPTY = WarnIndex(lists=())
 def index(lists: tuple[str, ...]) -> WarnIndex:
     """The index of package lists ``lists`` (names as :func:`resolve` gives them), cached per selection: a warm
     Lambda builds it once."""
-    return build_index(lists, {})
+    built = build_index(lists, {})
+    built.label_codes(np.zeros(1, dtype=np.uint32))  # its per-piece list codes, made here once, not in a run
+    return built
 
 
 def build_index(lists: Sequence[str], custom: Mapping[str, tuple[Spans, Sequence[str]]]) -> WarnIndex:
