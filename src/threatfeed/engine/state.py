@@ -96,9 +96,6 @@ class StoredNames(Set[str]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.materialized())
 
-    def __hash__(self) -> int:
-        return hash(self.materialized())
-
     @property
     def text(self) -> str:
         """The names as the state stores them."""
@@ -118,10 +115,7 @@ class StoredNames(Set[str]):
     def materialized(self) -> frozenset[str]:
         """The names as a frozenset, made once."""
         if self._set is None:
-            if self._sorted is not None:
-                self._set = frozenset(self._sorted)
-            else:
-                self._set = frozenset(self.text.split(NAME_SEPARATOR)) if self.text else frozenset()
+            self._set = frozenset(self._sorted if self._sorted is not None else split_names(self.text))
         return self._set
 
     def blocks(self) -> Iterator[Collection[str]]:
@@ -141,9 +135,7 @@ class StoredNames(Set[str]):
     def sorted(self) -> list[str]:
         """The names in order (the text is sorted)."""
         if self._sorted is None:
-            self._sorted = sorted(self._set) if self._set is not None else self.text.split(NAME_SEPARATOR)
-            if self._sorted == [""]:
-                self._sorted = []
+            self._sorted = sorted(self._set) if self._set is not None else split_names(self.text)
         return self._sorted
 
     def difference(self, *others: Collection[str]) -> frozenset[str]:
@@ -204,9 +196,13 @@ class Row:
 def row_names(row: Mapping[str, Any]) -> list[str]:
     """The names of a row of a state written by :func:`dump` (any readable version), for readers of the JSON."""
     if "names" in row:
-        text = row["names"]
-        return text.split(NAME_SEPARATOR) if text else []
+        return split_names(row["names"])
     return list(row.get("domains", ()))
+
+
+def split_names(text: str) -> list[str]:
+    """The names of a stored text (none in an empty one)."""
+    return text.split(NAME_SEPARATOR) if text else []
 
 
 @dataclass

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from itertools import compress, repeat
-from operator import is_
 from typing import Any
 
 from threatfeed.engine import reasons as R
@@ -59,11 +57,9 @@ def scrub_states(feeds: Mapping[str, Any], warn: WarnIndex) -> dict[str, Any]:
     for name, fs in feeds.items():
         rows = []
         for r in fs.rows:
-            if isinstance(r.domains, StoredNames):
-                ip, _ = warn.scrub(r.ipv4, frozenset())
-                names: Names = scrub_stored(r.domains, warn)
-            else:
-                ip, names = warn.scrub(r.ipv4, r.domains)
+            ip = warn.scrub_spans(r.ipv4)
+            stored = isinstance(r.domains, StoredNames)
+            names: Names = scrub_stored(r.domains, warn) if stored else warn.scrub_names(r.domains)
             if ip is not r.ipv4 or names is not r.domains:
                 r = Row(r.first, r.last, r.confidence, ip, names)
             if not r.empty():
@@ -82,10 +78,9 @@ def scrub_stored(names: StoredNames, warn: WarnIndex) -> StoredNames:
     hit = False
     for block in names.blocks():
         listed = list(block)
-        hits = warn.label_names(listed)
-        if any(hits):
-            hit = True
-            listed = list(compress(listed, map(is_, hits, repeat(None))))
+        kept = warn.unlisted(listed)
+        if kept is not None:
+            hit, listed = True, kept
         if listed:
             texts.append(NAME_SEPARATOR.join(listed))
     if not hit:

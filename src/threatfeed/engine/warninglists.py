@@ -306,19 +306,31 @@ class WarnIndex:
         return None
 
     def scrub(self, spans: Spans, names: frozenset[str]) -> tuple[Spans, frozenset[str]]:
-        """``spans`` and ``names`` without what the lists hold (for contributions kept from earlier runs): the
-        intervals entirely inside the lists, the names they match."""
+        """``spans`` and ``names`` without what the lists hold (for contributions kept from earlier runs)."""
+        return self.scrub_spans(spans), self.scrub_names(names)
+
+    def scrub_spans(self, spans: Spans) -> Spans:
+        """``spans`` without the intervals entirely inside the lists (``spans`` itself when there are none)."""
         if self.spans and spans:
             starts, ends = view(spans.starts), view(spans.ends)
             inside = self.covered(starts, ends)
             if inside.any():
-                spans = Spans(to_array(starts[~inside]), to_array(ends[~inside]))
-        if names and self.has_names:
-            listed = list(names)  # any order: the result is a set
-            hits = self.label_names(listed)
-            if any(hits):
-                names = frozenset(compress(listed, map(is_, hits, repeat(None))))
-        return spans, names
+                return Spans(to_array(starts[~inside]), to_array(ends[~inside]))
+        return spans
+
+    def scrub_names(self, names: frozenset[str]) -> frozenset[str]:
+        """``names`` without those the lists match (``names`` itself when there are none)."""
+        kept = self.unlisted(list(names))  # any order: the result is a set
+        return names if kept is None else frozenset(kept)
+
+    def unlisted(self, names: list[str]) -> list[str] | None:
+        """``names`` without those the lists match, in their order; None when the lists match none of them."""
+        if not names or not self.has_names:
+            return None
+        hits = self.label_names(names)
+        if not any(hits):
+            return None
+        return list(compress(names, map(is_, hits, repeat(None))))
 
     def summary(self) -> dict[str, Any]:
         """The manifest's view: which lists were applied, from which source."""
