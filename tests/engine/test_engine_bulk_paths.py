@@ -14,6 +14,7 @@ from operator import add, sub
 from socket import inet_aton
 from unittest import mock
 
+import numpy as np
 import pytest
 from engine_helpers import NOW, settings
 from hypothesis import HealthCheck, given
@@ -26,7 +27,7 @@ from threatfeed.engine import spans as S
 from threatfeed.engine.classify import Collector, converted
 from threatfeed.engine.decode import BodyNotUnderstood
 from threatfeed.engine.formats import text as T
-from threatfeed.engine.ipv4 import scan_address_lines
+from threatfeed.engine.ipv4 import block_texts, scan_address_lines
 from threatfeed.engine.packing import first_blocks, ip_lines
 from threatfeed.engine.parse import policy_for
 from threatfeed.engine.state import decode_spans, encode_spans, row_names
@@ -347,6 +348,30 @@ def test_ip_lines_render_single_blocks_and_decompose_the_rest():
     )
     assert ip_lines(spans) == ["45.0.0.1", "45.0.1.0/24", "45.0.3.1", "45.0.3.2/31", "45.0.3.4/31", "45.0.3.6"]
 
+
+
+def test_block_texts_write_every_octet_and_prefix_as_ipaddress_does():
+    # every octet value in every position, every prefix length, the first and last addresses
+    rng = np.random.default_rng(7)
+    octets = np.arange(256, dtype=np.uint32)
+    networks = np.concatenate(
+        [
+            octets << np.uint32(24) | octets,
+            (octets << np.uint32(16)) | np.uint32(0x01000000),
+            (octets << np.uint32(8)) | np.uint32(0x02000000),
+            rng.integers(0, 2**32, 2000, dtype=np.uint64).astype(np.uint32),
+            np.array([0, 0xFFFFFFFF], dtype=np.uint32),
+        ]
+    )
+    prefixes = np.concatenate([np.full(256 * 3, 32), np.arange(2000) % 33, [0, 32]]).astype(np.int64)
+    masks = np.array([(0xFFFFFFFF << (32 - p)) & 0xFFFFFFFF for p in prefixes.tolist()], dtype=np.uint64)
+    networks = (networks.astype(np.uint64) & masks).astype(np.uint32)
+    expected = [
+        str(ipaddress.IPv4Address(n)) if p == 32 else f"{ipaddress.IPv4Address(n)}/{p}"
+        for n, p in zip(networks.tolist(), prefixes.tolist(), strict=True)
+    ]
+    assert block_texts(networks, prefixes) == expected
+    assert block_texts(networks[:0], prefixes[:0]) == []
 
 # ---- state: names seen at several confidences over several runs ---------------------------------------------
 

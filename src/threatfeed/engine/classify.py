@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import compress, repeat
 from operator import is_
 from socket import AF_INET6, inet_aton, inet_pton
-from typing import Any, cast
+from typing import Any, cast, overload
 
 import numpy as np
 
@@ -142,6 +142,30 @@ def distinct(ordered: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+class LinesAt(Sequence[str]):
+    """The lines at ``positions`` of a chunk, each cut out (``lines_at``) only when it is read: a batch's texts
+    are read for its samples alone, a few per reason, and cutting out a hundred thousand CIDR lines to read
+    five of them cost more than judging them."""
+
+    __slots__ = ("lines_at", "positions")
+
+    def __init__(self, lines_at: Callable[[np.ndarray], list[str]], positions: np.ndarray) -> None:
+        self.lines_at = lines_at
+        self.positions = positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @overload
+    def __getitem__(self, k: int) -> str: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[str]: ...
+    def __getitem__(self, k: int | slice) -> str | list[str]:
+        if isinstance(k, slice):
+            return self.lines_at(self.positions[k])
+        return self.lines_at(self.positions[k : k + 1] if k >= 0 else self.positions[[k]])[0]
+
+
 # (kind, start-or-name, end, corrections)
 _Verdict = tuple[str, object, int, tuple[str, ...]]
 
@@ -233,7 +257,7 @@ class Collector:
                 values = values[~blocked]
             self.quad_batches.append(sorted_distinct(values))
         if len(found.cidr_at):
-            texts = lines_at(found.cidr_at)
+            texts = LinesAt(lines_at, found.cidr_at)  # only the samples' lines are ever cut out
             numbers = (found.cidr_at + first).tolist()
             self.add_cidr_values(found.cidr_values, found.cidr_prefixes, found.cidr_over, numbers, texts)
 
