@@ -349,7 +349,6 @@ def test_ip_lines_render_single_blocks_and_decompose_the_rest():
     assert ip_lines(spans) == ["45.0.0.1", "45.0.1.0/24", "45.0.3.1", "45.0.3.2/31", "45.0.3.4/31", "45.0.3.6"]
 
 
-
 def test_block_texts_write_every_octet_and_prefix_as_ipaddress_does():
     # every octet value in every position, every prefix length, the first and last addresses
     rng = np.random.default_rng(7)
@@ -372,6 +371,7 @@ def test_block_texts_write_every_octet_and_prefix_as_ipaddress_does():
     ]
     assert block_texts(networks, prefixes) == expected
     assert block_texts(networks[:0], prefixes[:0]) == []
+
 
 # ---- state: names seen at several confidences over several runs ---------------------------------------------
 
