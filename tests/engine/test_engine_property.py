@@ -234,20 +234,27 @@ def test_a_chunk_cut_into_lines_by_the_scan_gives_the_lines_split_gives(lines):
     st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 2**22)), min_size=1, max_size=60),
     st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=200),
 )
-def test_membership_of_a_big_set_screened_by_its_slash_20s_is_exact(pairs, probes):
+def test_membership_and_cover_of_a_big_set_screened_by_its_slash_20s_are_exact(pairs, probes):
     # a set over the screening threshold answers through its /20 table: the answers must be the bisection's
     import numpy as np
 
     spans = S.from_keys((s << 32) | min(s + n, 2**32 - 1) for s, n in pairs)
     values = np.array(probes + [s for s, _ in pairs] + [min(s + n + 1, 2**32 - 1) for s, n in pairs], dtype=np.uint32)
     expected = [any(a <= v <= b for a, b in spans.pairs()) for v in values.tolist()]
+    # intervals from each probe: some inside a set interval, some running past its end into the next /20s
+    ends = np.minimum(values.astype(np.int64) + np.arange(len(values)) % 5 * 3000, 2**32 - 1).astype(np.uint32)
+    inside = [
+        any(a <= v and w <= b for a, b in spans.pairs()) for v, w in zip(values.tolist(), ends.tolist(), strict=True)
+    ]
     saved = S.COARSE_FROM
     S.COARSE_FROM = 1
     try:
         assert S.holds(spans, values).tolist() == expected
+        assert S.covers(spans, values, ends).tolist() == inside
     finally:
         S.COARSE_FROM = saved
     assert S.holds(spans, values).tolist() == expected
+    assert S.covers(spans, values, ends).tolist() == inside
 
 
 @hsettings(max_examples=300, deadline=None)

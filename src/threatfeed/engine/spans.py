@@ -334,28 +334,33 @@ _COARSE_SHIFT = 12  # a /20 holds 2**12 addresses: a table of 2**20 of them
 
 
 def holds(spans: Spans, values: np.ndarray) -> np.ndarray:
-    """Which of ``values`` (``uint32``) the set holds. A big set (the warninglists: some 60,000 intervals) first
-    screens the values by the /20s it touches (a 1 MB table, made once per set): most addresses are in none of
-    them (the default warninglists touch 7 % of the /20s), and a bisection per value into a big set costs more
-    than the table lookup."""
+    """Which of ``values`` (``uint32``) the set holds (:func:`covers` of one-address intervals)."""
+    return covers(spans, values, values)
+
+
+def covers(spans: Spans, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which intervals ``[starts[k], ends[k]]`` (``uint32``) lie entirely inside the set. A big set (the
+    warninglists: some 60,000 intervals) first screens the intervals by the /20 of their start (a 1 MB table,
+    made once per set): most addresses are in none of them (the default warninglists touch 7 % of the /20s),
+    and a bisection per value into a big set costs more than the table lookup."""
     if not spans:
-        return np.zeros(len(values), dtype=bool)
-    starts, ends = view(spans.starts), view(spans.ends)
-    if len(starts) < COARSE_FROM:
-        return _bisect_holds(starts, ends, values)
+        return np.zeros(len(starts), dtype=bool)
+    set_starts, set_ends = view(spans.starts), view(spans.ends)
+    if len(set_starts) < COARSE_FROM:
+        return _bisect_covers(set_starts, set_ends, starts, ends)
     if spans.coarse is None:
-        spans.coarse = _touched(starts, ends)
-    out = np.zeros(len(values), dtype=bool)
-    maybe = np.flatnonzero(spans.coarse[values >> np.uint32(_COARSE_SHIFT)])
+        spans.coarse = _touched(set_starts, set_ends)
+    out = np.zeros(len(starts), dtype=bool)
+    maybe = np.flatnonzero(spans.coarse[starts >> np.uint32(_COARSE_SHIFT)])
     if len(maybe):
-        out[maybe] = _bisect_holds(starts, ends, values[maybe])
+        out[maybe] = _bisect_covers(set_starts, set_ends, starts[maybe], ends[maybe])
     return out
 
 
-def _bisect_holds(starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> np.ndarray:
-    slot = np.searchsorted(starts, values, side="right") - 1
-    held: np.ndarray = (slot >= 0) & (ends[np.maximum(slot, 0)] >= values)
-    return held
+def _bisect_covers(set_starts: np.ndarray, set_ends: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    slot = np.searchsorted(set_starts, starts, side="right") - 1
+    inside: np.ndarray = (slot >= 0) & (set_ends[np.maximum(slot, 0)] >= ends)
+    return inside
 
 
 def _touched(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from threatfeed.engine import reasons as R
-from threatfeed.engine.spans import Spans, from_bounds, to_array, view
+from threatfeed.engine.spans import Spans, covers, from_bounds, to_array, view
 from threatfeed.errors import ConfigError
 
 DATA_FILE = "data/warninglists.npz"
@@ -194,10 +194,7 @@ class WarnIndex:
     # -- addresses
     def covered(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Which intervals ``[starts[k], ends[k]]`` (``uint32`` arrays) lie entirely inside the lists."""
-        if not self.spans:
-            return np.zeros(len(starts), dtype=bool)
-        slot = np.searchsorted(view(self.spans.starts), starts, side="right") - 1
-        return (slot >= 0) & (view(self.spans.ends)[np.maximum(slot, 0)] >= ends)
+        return covers(self.spans, starts, ends)
 
     def label(self, address: int) -> str | None:
         """The list that holds ``address`` (None when none does)."""
