@@ -24,11 +24,11 @@ are the best evidence a list can have. Feed priority stays first: it is the oper
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, filterfalse, groupby, islice
+from itertools import chain, filterfalse, groupby, islice
 from operator import eq
 from typing import Any
 
@@ -209,15 +209,15 @@ def first_blocks(spans: Spans, limit: int) -> Spans:
     if limit <= 0:
         return Spans()
     # each interval needs at least one block: only the first ``limit`` intervals can matter
-    running = list(accumulate(block_counts(spans)[:limit]))
+    running = np.cumsum(np.frombuffer(block_counts(spans), dtype=np.uint8)[:limit], dtype=np.int64)
     if running[-1] <= limit and len(running) == len(spans):
         return spans
-    whole = bisect_right(running, limit)  # intervals 0..whole-1 fit entirely
+    whole = int(np.searchsorted(running, limit, side="right"))  # intervals 0..whole-1 fit entirely
     out = Spans(spans.starts[:whole], spans.ends[:whole])
     assert spans.counts is not None and spans.ranged is not None  # block_counts (above) filled both caches
     out.counts = spans.counts[:whole]
     out.ranged = spans.ranged[: bisect_left(spans.ranged, whole)]
-    left = limit - (running[whole - 1] if whole else 0)
+    left = limit - (int(running[whole - 1]) if whole else 0)
     if left:
         s, e = spans.starts[whole], spans.ends[whole]
         blocks = list(cidr_blocks(s, e))[:left]
@@ -448,6 +448,8 @@ class _Group:
         return out
 
     def lines_fit(self, lines: list[str]) -> bool:
+        if self.cap * self.line_bound() <= self.settings.max_bytes_per_list:  # counted, not cut into lists
+            return -(-len(lines) // self.cap) <= self.slots
         return len(self.chunk(lines)) <= self.slots
 
     def chunk(self, lines: list[str]) -> list[list[str]]:
