@@ -138,3 +138,29 @@ def test_two_feeds_listing_one_name_in_one_tier_publish_it_once():
     body = b"shared-c2.net\nonly-a.biz\n"
     result = build_lists([FeedBody("a", body), FeedBody("b", b"shared-c2.net\nonly-b.org\n")], settings())
     assert lines_of(result, "domain") == ["only-a.biz", "only-b.org", "shared-c2.net"]
+
+
+def test_lists_cut_from_the_rendered_entries_equal_lists_written_line_by_line():
+    # IP entries are rendered as one text and each list's body is cut from it; in entity lists the cut may fall
+    # inside the IP entries, on the boundary with the names, or inside the names
+    from threatfeed.engine.model import ListOutput
+    from threatfeed.engine.packing import Lines, ip_lines
+    from threatfeed.engine.spans import from_keys
+
+    spans = from_keys([(0x2D000000 + 2 * i) << 32 | (0x2D000000 + 2 * i + (i % 3)) for i in range(11)])
+    names = ["a-site.biz", "b-site.biz", "c-site.biz", "d-site.biz"]
+    lines = Lines(spans, names)
+    every = ip_lines(spans) + names
+    assert lines.as_list() == every and len(lines) == len(every)
+    for lo in range(len(every) + 1):
+        for hi in range(lo, len(every) + 1):
+            assert lines.body(lo, hi) == ListOutput.of("ip", 0, every[lo:hi]).body, (lo, hi)
+    body = b"45.0.0.1\n45.0.0.2/31\nsome-site.biz\nother-site.biz\nthird-site.biz\n"
+    result = build_lists(
+        [FeedBody("a", body)], settings(ip_destination="entity_set", ip_list_slots=3, max_entities_per_list=2)
+    )
+    assert [lst.body for lst in result.lists] == [
+        b"45.0.0.1\n45.0.0.2/31\n",
+        b"other-site.biz\nsome-site.biz\n",
+        b"third-site.biz\n",
+    ]

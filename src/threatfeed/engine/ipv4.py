@@ -76,14 +76,19 @@ _SUFFIX_WORDS = _words([f"/{p}" if p < 32 else "" for p in range(33)])
 
 
 def block_texts(networks: np.ndarray, prefixes: np.ndarray) -> list[str]:
-    """List entries for CIDR blocks: a bare address for a /32 (the form every GuardDuty example uses), else
-    ``network/prefix``. Each entry is laid out in a row of five 32-bit words (three octets with their dot, the
-    last octet, the suffix and its newline), each word taken whole from a lookup table above, and dropping the
-    padding leaves the entries separated by newlines: no Python object per entry until the final split (a word
-    per part, not a byte, is what makes the lookups cheap)."""
+    """List entries for CIDR blocks (:func:`block_text`), one string each."""
+    return block_text(networks, prefixes).decode("ascii").split("\n")[:-1]
+
+
+def block_text(networks: np.ndarray, prefixes: np.ndarray) -> bytes:
+    """List entries for CIDR blocks as one ASCII text, each ending in a newline: a bare address for a /32 (the form
+    every GuardDuty example uses), else ``network/prefix``. Each entry is laid out in a row of five 32-bit words
+    (three octets with their dot, the last octet, the suffix and its newline), each word taken whole from a
+    lookup table above, and dropping the padding leaves the entries: no Python object per entry (a word per
+    part, not a byte, is what makes the lookups cheap)."""
     n = len(networks)
     if not n:
-        return []
+        return b""
     rows = np.empty((n, 5), dtype="<u4")
     rows[:, 0] = _OCTET_DOT_WORDS[networks >> 24]
     rows[:, 1] = _OCTET_DOT_WORDS[(networks >> 16) & 255]
@@ -92,8 +97,8 @@ def block_texts(networks: np.ndarray, prefixes: np.ndarray) -> list[str]:
     rows[:, 4] = _SUFFIX_WORDS[prefixes]
     flat = rows.view(np.uint8).ravel()
     flat[19::20] = ord("\n")  # a suffix is 3 bytes at most: the word's last byte is free for the newline
-    text: str = flat[flat != 0].tobytes().decode("ascii")
-    return text.split("\n")[:-1]
+    text: bytes = flat[flat != 0].tobytes()
+    return text
 
 
 @dataclass(frozen=True)

@@ -201,8 +201,12 @@ class ListOutput:
     @classmethod
     def of(cls, kind: str, index: int, lines: Sequence[str]) -> ListOutput:
         """Render ``lines`` (already sorted) as a TXT list: one entry per line, trailing newline."""
-        body = ("\n".join(lines) + "\n").encode("ascii") if lines else b""
-        return cls(kind, index, "TXT", body, len(lines), hashlib.sha256(body).hexdigest())
+        return cls.of_body(kind, index, ("\n".join(lines) + "\n").encode("ascii") if lines else b"", len(lines))
+
+    @classmethod
+    def of_body(cls, kind: str, index: int, body: bytes, entries: int) -> ListOutput:
+        """A TXT list of ``entries`` lines already rendered as ``body`` (each line ending in a newline)."""
+        return cls(kind, index, "TXT", body, entries, hashlib.sha256(body).hexdigest())
 
     def summary(self) -> dict[str, Any]:
         return {

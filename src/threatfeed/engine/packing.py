@@ -23,19 +23,18 @@ are the best evidence a list can have. Feed priority stays first: it is the oper
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, filterfalse, groupby, islice
+from itertools import accumulate, chain, filterfalse, groupby, islice
 from operator import eq
 from typing import Any
 
 import numpy as np
 
 from threatfeed.engine import domains as D
-from threatfeed.engine.ipv4 import block_texts
+from threatfeed.engine.ipv4 import block_text, block_texts
 from threatfeed.engine.model import EngineSettings, ListOutput
 from threatfeed.engine.policy import Policy
 from threatfeed.engine.spans import (
@@ -204,6 +203,43 @@ def ip_lines(spans: Spans) -> list[str]:
     return block_texts(*block_arrays(spans))
 
 
+class Lines:
+    """A list's lines in order: the IP entries of an address set, rendered as one text
+    (:func:`~threatfeed.engine.ipv4.block_text`), then names. A quarter of a million IP entries made into strings
+    only to be joined into a list's body again cost more than rendering them; the body is cut from the text."""
+
+    __slots__ = ("_ends", "ip", "ip_count", "names")
+
+    def __init__(self, spans: Spans, names: list[str]) -> None:
+        networks, prefixes = block_arrays(spans)
+        self.ip = block_text(networks, prefixes)  # each entry ends in a newline
+        self.ip_count = len(networks)
+        self.names = names
+        self._ends: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.ip_count + len(self.names)
+
+    def as_list(self) -> list[str]:
+        return self.ip.decode("ascii").split("\n")[:-1] + self.names
+
+    def body(self, lo: int, hi: int) -> bytes:
+        """Lines ``lo`` to ``hi - 1`` as a list body (each line ending in a newline)."""
+        n = self.ip_count
+        head = b""
+        if hi <= lo:
+            return head
+        if lo < n:
+            if lo == 0 and hi >= n:
+                head = self.ip
+            else:
+                if self._ends is None:  # where each entry ends, past its newline
+                    self._ends = np.flatnonzero(np.frombuffer(self.ip, dtype=np.uint8) == 10) + 1
+                head = self.ip[int(self._ends[lo - 1]) if lo else 0 : int(self._ends[min(hi, n) - 1])]
+        names = self.names[max(lo - n, 0) : max(hi - n, 0)]
+        return head + ("\n".join(names) + "\n").encode("ascii") if names else head
+
+
 def first_blocks(spans: Spans, limit: int) -> Spans:
     """The part of ``spans`` covered by its first ``limit`` CIDR blocks (address order)."""
     if limit <= 0:
@@ -350,16 +386,15 @@ class _Group:
             return False
         if cap * self.line_bound() <= self.settings.max_bytes_per_list:
             return True
-        rendered = ip_lines(spans) + names
-        return len(chunk(rendered, cap, self.settings.max_bytes_per_list)) <= self.slots
+        return self.lines_fit(Lines(spans, names))
 
-    def pack(self) -> tuple[list[str], int, str | None]:
+    def pack(self) -> tuple[Lines, int, str | None]:
         """``(lines, entries_cut, cause)``; when entries are cut, :attr:`cut_at` is the tier kept in part."""
         spans, names = self.content(len(self.tiers))
         full = count_blocks(spans) + len(names)
         self.cut_at = None
         if self.fits(spans, names, full - len(names)):
-            return ip_lines(spans) + names, 0, None
+            return Lines(spans, names), 0, None
         cause = "entry_limit" if full > self.slots * self.cap else "byte_limit"
         # largest number of whole tiers that fits (binary search; merging can make the count only nearly
         # monotone, but the invariant "lo fits, hi does not" holds throughout)
@@ -384,9 +419,8 @@ class _Group:
             names = sorted([*base_names, *extra_names[: k - k_ip]]) if k > k_ip else base_names
             return spans, names
 
-        def render(k: int) -> list[str]:
-            spans, names = build(k)
-            return ip_lines(spans) + names
+        def render(k: int) -> Lines:
+            return Lines(*build(k))
 
         k = max(0, min(room, n_ip_extra + len(extra_names)))
         lines = render(k)
@@ -403,7 +437,7 @@ class _Group:
         self.cut_at = lo
         return lines, full - len(lines), cause
 
-    def left_out(self, lines: list[str]) -> list[tuple[Tier, int, dict[str, int]]]:
+    def left_out(self, lines: Lines) -> list[tuple[Tier, int, dict[str, int]]]:
         """Per tier from the one kept in part down: the entries it holds that the published ``lines`` do not and
         no better tier already brought, and the same per feed of the tier (an entry several feeds of one tier
         list counts for each of them). Tiers past :data:`REPORT_TIERS` are not looked at one by one: what they
@@ -416,8 +450,8 @@ class _Group:
             spans, names = self.content(len(self.tiers))
             lost = count_blocks(spans) + len(names) - len(lines)
             return [(rest[0], lost, {next(iter(rest[0].by_feed)): lost})]
-        names = [line for line in lines if not _IP_LINE(line)] if self.with_names else []
-        spans = _spans_of_lines(lines) if self.with_ip else Spans()
+        names = lines.names if self.with_names else []
+        spans = _spans_of_text(lines.ip) if self.with_ip else Spans()
         seen = set(names)
         out: list[tuple[Tier, int, dict[str, int]]] = []
         for i, tier in enumerate(self.tiers[lo:], lo):
@@ -447,15 +481,18 @@ class _Group:
             out.append((tier, total, per_feed))
         return out
 
-    def lines_fit(self, lines: list[str]) -> bool:
-        if self.cap * self.line_bound() <= self.settings.max_bytes_per_list:  # counted, not cut into lists
-            return -(-len(lines) // self.cap) <= self.slots
-        return len(self.chunk(lines)) <= self.slots
+    def lines_fit(self, lines: Lines) -> bool:
+        return len(self.bounds(lines)) <= self.slots
 
-    def chunk(self, lines: list[str]) -> list[list[str]]:
-        """:func:`chunk` with the group's limits and :meth:`line_bound`."""
-        longest = self.line_bound()
-        return chunk(lines, self.cap, self.settings.max_bytes_per_list, longest)
+    def bounds(self, lines: Lines) -> list[tuple[int, int]]:
+        """Where ``lines`` are cut into lists (``[(lo, hi)]``): :func:`chunk` with the group's limits. Counted alone
+        when the byte limit cannot bind (:meth:`line_bound`); else the lines are measured."""
+        cap, n = self.cap, len(lines)
+        if cap * self.line_bound() <= self.settings.max_bytes_per_list:
+            return [(lo, min(lo + cap, n)) for lo in range(0, n, cap)]
+        parts = chunk(lines.as_list(), cap, self.settings.max_bytes_per_list, self.line_bound())
+        ends = list(accumulate(map(len, parts)))
+        return list(zip([0, *ends][:-1], ends, strict=True))
 
 
 def pack(
@@ -483,13 +520,11 @@ def pack(
                 report[label] = left_out_report(group.left_out(lines), cut)
         if group.slots <= 0:
             continue
-        parts = group.chunk(lines) or [[]]
-        lists.extend(ListOutput.of(kind, i, part) for i, part in enumerate(parts))
+        parts = group.bounds(lines) or [(0, 0)]
+        lists.extend(ListOutput.of_body(kind, i, lines.body(lo, hi), hi - lo) for i, (lo, hi) in enumerate(parts))
     return lists, dropped
 
 
-#: An IP list line (a name always holds a letter).
-_IP_LINE = re.compile(r"[0-9./]+").fullmatch
 #: Tiers below the one kept in part whose losses are reported one by one (the rest are added together).
 REPORT_TIERS = 200
 
@@ -514,14 +549,13 @@ def left_out_report(losses: Sequence[tuple[Tier, int, Mapping[str, int]]], cut: 
     }
 
 
-def _spans_of_lines(lines: Sequence[str]) -> Spans:
-    """The addresses the IP lines of a rendered list cover."""
+def _spans_of_text(text: bytes) -> Spans:
+    """The addresses rendered IP entries (:attr:`Lines.ip`) cover."""
     from threatfeed.engine.ipv4 import scan_address_lines as scan
 
-    ip_lines = [line for line in lines if _IP_LINE(line)]
-    if not ip_lines:
+    if not text:
         return Spans()
-    found = scan(("\n".join(ip_lines) + "\n").encode())
+    found = scan(text)
     starts = [found.quad_values[~found.quad_over].astype(np.int64)]
     ends = [starts[0]]
     ok = ~found.cidr_over & (found.cidr_prefixes <= 32)
