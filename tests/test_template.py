@@ -1194,3 +1194,13 @@ def test_asl_lint_contract_check_catches_a_key_renamed_in_the_contract(asl_lint:
     assert any(
         "reads $.transform.result.publish" in e and "'publish' is not a key of Renamed" in e for e in report.errors
     )
+
+
+def test_the_transform_s_glibc_tunables_are_ones_glibc_knows(template: dict[str, Any]) -> None:
+    # glibc ignores a tunable it does not know without a word: a misspelt name would silently undo the setting
+    # (docs/ARCHITECTURE.md, tools/bench.py), so the names are held to glibc's malloc tunables and the values to sizes
+    known = {"glibc.malloc.mmap_threshold", "glibc.malloc.trim_threshold", "glibc.malloc.top_pad"}
+    tunables = environment(template, "TransformFunction")["GLIBC_TUNABLES"]
+    pairs = dict(item.split("=", 1) for item in tunables.split(":"))
+    assert set(pairs) <= known and pairs
+    assert all(value.isdigit() and int(value) <= 1 << 30 for value in pairs.values())
