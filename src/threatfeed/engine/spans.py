@@ -346,12 +346,11 @@ def covers(spans: Spans, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     if not spans:
         return np.zeros(len(starts), dtype=bool)
     set_starts, set_ends = view(spans.starts), view(spans.ends)
-    if len(set_starts) < COARSE_FROM:
+    coarse = screen(spans)
+    if coarse is None:
         return _bisect_covers(set_starts, set_ends, starts, ends)
-    if spans.coarse is None:
-        spans.coarse = _touched(set_starts, set_ends)
     out = np.zeros(len(starts), dtype=bool)
-    maybe = np.flatnonzero(spans.coarse[starts >> np.uint32(_COARSE_SHIFT)])
+    maybe = np.flatnonzero(coarse[starts >> np.uint32(_COARSE_SHIFT)])
     if len(maybe):
         out[maybe] = _bisect_covers(set_starts, set_ends, starts[maybe], ends[maybe])
     return out
@@ -363,12 +362,22 @@ def _bisect_covers(set_starts: np.ndarray, set_ends: np.ndarray, starts: np.ndar
     return inside
 
 
+def screen(spans: Spans) -> np.ndarray | None:
+    """The /20 table :func:`covers` screens a big set's values by (cached on the set; None for a small set). A set
+    kept for the life of a process (the warninglists) has it made when the set is loaded, not in a run."""
+    if len(spans.starts) < COARSE_FROM:
+        return None
+    if spans.coarse is None:
+        spans.coarse = _touched(view(spans.starts), view(spans.ends))
+    return spans.coarse
+
+
 def _touched(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Which /20s the intervals touch (a boolean per /20)."""
-    marks = np.zeros((1 << (32 - _COARSE_SHIFT)) + 1, dtype=np.int32)
-    np.add.at(marks, starts >> np.uint32(_COARSE_SHIFT), 1)
-    np.add.at(marks, (ends >> np.uint32(_COARSE_SHIFT)).astype(np.int64) + 1, -1)
-    touched: np.ndarray = np.cumsum(marks[:-1]) > 0
+    """Which /20s the intervals touch (a boolean per /20): +1 at each interval's first /20, -1 past its last."""
+    size = (1 << (32 - _COARSE_SHIFT)) + 1
+    opened = np.bincount(starts >> np.uint32(_COARSE_SHIFT), minlength=size)
+    closed = np.bincount((ends >> np.uint32(_COARSE_SHIFT)).astype(np.int64) + 1, minlength=size)
+    touched: np.ndarray = np.cumsum(opened[:-1] - closed[:-1]) > 0
     return touched
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from threatfeed.engine import reasons as R
-from threatfeed.engine.spans import Spans, covers, from_bounds, to_array, view
+from threatfeed.engine.spans import Spans, covers, from_bounds, screen, to_array, view
 from threatfeed.errors import ConfigError
 
 DATA_FILE = "data/warninglists.npz"
@@ -345,7 +345,9 @@ def index(lists: tuple[str, ...]) -> WarnIndex:
     """The index of package lists ``lists`` (names as :func:`resolve` gives them), cached per selection: a warm
     Lambda builds it once."""
     built = build_index(lists, {})
-    built.label_codes(np.zeros(1, dtype=np.uint32))  # its per-piece list codes, made here once, not in a run
+    # made here once, not in a run: its per-piece list codes and the /20 table its addresses are screened by
+    built.label_codes(np.zeros(1, dtype=np.uint32))
+    screen(built.spans)
     return built
 
 
