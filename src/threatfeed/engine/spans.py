@@ -37,7 +37,7 @@ class Spans:
         self.blocks: int | None = None  # cache of count_blocks()
         self.counts: array[int] | None = None  # cache of block_counts()
         self.ranged: list[int] | None = None  # positions of the intervals that are not a single address
-        self.coarse: np.ndarray | None = None  # cache of holds(): which /20s the set touches
+        self.coarse: np.ndarray | None = None  # cache of screen(): which /20s the set touches
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -328,9 +328,10 @@ def _intersect_block(
     _extend(out_e, np.minimum(a_e[which_a], b_e[which_b]))
 
 
-#: Below this many intervals :func:`holds` bisects every value; above, it screens by /20 first.
+#: From this many intervals :func:`covers` screens values by the /20s a set touches; below, by the /8s.
 COARSE_FROM = 4096
 _COARSE_SHIFT = 12  # a /20 holds 2**12 addresses: a table of 2**20 of them
+_SMALL_SHIFT = 24  # a /8: a table of 256
 
 
 def holds(spans: Spans, values: np.ndarray) -> np.ndarray:
@@ -346,11 +347,9 @@ def covers(spans: Spans, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     if not spans:
         return np.zeros(len(starts), dtype=bool)
     set_starts, set_ends = view(spans.starts), view(spans.ends)
-    coarse = screen(spans)
-    if coarse is None:
-        return _bisect_covers(set_starts, set_ends, starts, ends)
+    coarse, shift = screen(spans)
     out = np.zeros(len(starts), dtype=bool)
-    maybe = np.flatnonzero(coarse[starts >> np.uint32(_COARSE_SHIFT)])
+    maybe = np.flatnonzero(coarse[starts >> shift])
     if len(maybe):
         out[maybe] = _bisect_covers(set_starts, set_ends, starts[maybe], ends[maybe])
     return out
@@ -362,21 +361,24 @@ def _bisect_covers(set_starts: np.ndarray, set_ends: np.ndarray, starts: np.ndar
     return inside
 
 
-def screen(spans: Spans) -> np.ndarray | None:
-    """The /20 table :func:`covers` screens a big set's values by (cached on the set; None for a small set). A set
-    kept for the life of a process (the warninglists) has it made when the set is loaded, not in a run."""
+def screen(spans: Spans) -> tuple[np.ndarray, np.uint32]:
+    """The table :func:`covers` screens values by, and the shift that gives a value's entry in it: the /20s a big set
+    touches (a 1 MB table, cached on the set: a set kept for the life of a process, the warninglists, has it made
+    when it is loaded, not in a run), the /8s a small one does (the bogons touch a sixth of them: 256 entries,
+    made afresh each time)."""
     if len(spans.starts) < COARSE_FROM:
-        return None
+        return _touched(view(spans.starts), view(spans.ends), _SMALL_SHIFT), np.uint32(_SMALL_SHIFT)
     if spans.coarse is None:
-        spans.coarse = _touched(view(spans.starts), view(spans.ends))
-    return spans.coarse
+        spans.coarse = _touched(view(spans.starts), view(spans.ends), _COARSE_SHIFT)
+    return spans.coarse, np.uint32(_COARSE_SHIFT)
 
 
-def _touched(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Which /20s the intervals touch (a boolean per /20): +1 at each interval's first /20, -1 past its last."""
-    size = (1 << (32 - _COARSE_SHIFT)) + 1
-    opened = np.bincount(starts >> np.uint32(_COARSE_SHIFT), minlength=size)
-    closed = np.bincount((ends >> np.uint32(_COARSE_SHIFT)).astype(np.int64) + 1, minlength=size)
+def _touched(starts: np.ndarray, ends: np.ndarray, shift: int) -> np.ndarray:
+    """Which blocks of ``2**shift`` addresses the intervals touch (a boolean per block): +1 at each interval's first
+    block, -1 past its last."""
+    size = (1 << (32 - shift)) + 1
+    opened = np.bincount(starts >> np.uint32(shift), minlength=size)
+    closed = np.bincount((ends >> np.uint32(shift)).astype(np.int64) + 1, minlength=size)
     touched: np.ndarray = np.cumsum(opened[:-1] - closed[:-1]) > 0
     return touched
 

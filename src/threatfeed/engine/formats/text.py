@@ -303,19 +303,22 @@ def _line_kinds(
     per-line cost of the regular expression is in the calls, not in the matching. Also the name lines'
     positions and text (cut out once, to be judged and then taken)."""
     buf = np.frombuffer(data + b"\n\n", dtype=np.uint8)  # two bytes past any line start
-    starts = ends[:-1] + 1
-    length = ends[1:] - starts
+    address = np.zeros(len(ends) - 1, dtype=bool)
+    address[found.quad_at] = True
+    address[found.cidr_at] = True
+    other = np.flatnonzero(~address)  # the address lines are told: only the others are looked at (few, in a list)
+    kinds = np.full(len(address), _ADDRESS, dtype=np.int8)
+    starts = ends[other] + 1
+    length = ends[other + 1] - starts
     c0, c1 = buf[starts], buf[starts + 1]
     skip = (length == 0) | (c0 == ord("#")) | (c0 == ord(";")) | ((c0 == ord("/")) & (c1 == ord("/")))
     skip |= (c0 == ord("!")) & ((length == 1) | (c1 == ord(" ")) | (c1 == ord("\t")))
-    kinds = np.where(skip, _SKIP, _OTHER).astype(np.int8)
-    kinds[found.quad_at] = _ADDRESS
-    kinds[found.cidr_at] = _ADDRESS
+    kinds[other] = np.where(skip, _SKIP, _OTHER)
     names: tuple[np.ndarray, list[str]] = (np.empty(0, dtype=np.intp), [])
     if named:  # a name starts with a letter or digit; most end in a letter (xn-- ones may not: the regex tells)
-        last = buf[np.maximum(ends[1:] - 1, 0)]
-        maybe = (kinds == _OTHER) & (length >= 4) & _LOWER_OR_DIGIT[c0] & _LOWER[last]
-        at = np.flatnonzero(maybe)
+        last = buf[np.maximum(ends[other + 1] - 1, 0)]
+        maybe = ~skip & (length >= 4) & _LOWER_OR_DIGIT[c0] & _LOWER[last]
+        at = other[maybe]
         if len(at):
             candidates = lines.at(at)
             are = _are_names(candidates)
