@@ -164,3 +164,14 @@ def test_lists_cut_from_the_rendered_entries_equal_lists_written_line_by_line():
         b"other-site.biz\nsome-site.biz\n",
         b"third-site.biz\n",
     ]
+
+
+def test_what_a_tier_kept_in_part_loses_is_counted_against_the_published_entries():
+    # one tier, two feeds, room for three of its four addresses: the first three in address order are published,
+    # and only the fourth is reported as left out (by the feed that listed it)
+    feeds = [FeedBody("lo1", b"45.0.0.1\n45.0.0.9\n"), FeedBody("lo2", b"45.0.0.3\n45.0.0.11\n")]
+    result = build_lists(feeds, settings(max_entries_per_list=3))
+    assert lines_of(result, "ip") == ["45.0.0.1", "45.0.0.3", "45.0.0.9"]
+    left = result.manifest()["left_out"]["ip"]
+    assert left["entries"] == 1
+    assert left["by_feed"] == {"lo2": {"50-74": 1}}

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from threatfeed.engine import domains as D
-from threatfeed.engine.ipv4 import block_text, block_texts
+from threatfeed.engine.ipv4 import block_text, block_texts, scan_address_lines
 from threatfeed.engine.model import EngineSettings, ListOutput
 from threatfeed.engine.policy import Policy
 from threatfeed.engine.spans import (
@@ -551,11 +551,9 @@ def left_out_report(losses: Sequence[tuple[Tier, int, Mapping[str, int]]], cut: 
 
 def _spans_of_text(text: bytes) -> Spans:
     """The addresses rendered IP entries (:attr:`Lines.ip`) cover."""
-    from threatfeed.engine.ipv4 import scan_address_lines as scan
-
     if not text:
         return Spans()
-    found = scan(text)
+    found = scan_address_lines(text)
     starts = [found.quad_values[~found.quad_over].astype(np.int64)]
     ends = [starts[0]]
     ok = ~found.cidr_over & (found.cidr_prefixes <= 32)
