@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from itertools import compress, product, repeat
-from operator import add, and_, eq, ge, is_, methodcaller, not_
+from operator import and_, eq, ge, is_, methodcaller, not_
 from socket import AF_INET6, inet_pton
 from typing import Any, cast
 
@@ -215,7 +215,8 @@ def _walk_chunks(
         col.add_address_lines(found, lines.at, first)
         kinds, named = _line_kinds(data, ends, found, lines, named="name" in classes.groupindex)
         col.skipped += int(np.count_nonzero(kinds == _SKIP))
-        rest = np.flatnonzero(kinds == _OTHER).tolist()
+        rest_at = np.flatnonzero(kinds == _OTHER)
+        rest = rest_at.tolist()
         rest_lines = lines.at(rest)
         groups = _classified(rest_lines, classes)
         regex_named = groups["name"]
@@ -224,8 +225,8 @@ def _walk_chunks(
         col.skipped += len(groups["skip"])
         if rest and irregular:
 
-            def numbers(ks: list[int], rest: list[int] = rest, first: int = first) -> list[int]:
-                return list(map(add, map(rest.__getitem__, ks), repeat(first)))
+            def numbers(ks: list[int], line_numbers: np.ndarray = rest_at + first) -> list[int]:
+                return cast(list[int], line_numbers[ks].tolist())
 
             k = bisect_left(rest, col.first_content - first)
             header = k if k < len(rest) and rest[k] == col.first_content - first else None
