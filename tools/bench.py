@@ -231,8 +231,12 @@ def _peak_rss() -> int:
         pass
     import resource
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+    return _maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _maxrss_bytes(maxrss: int) -> int:
+    """``ru_maxrss`` in bytes: it is bytes on macOS, KiB elsewhere."""
+    return maxrss if sys.platform == "darwin" else maxrss * 1024
 
 
 class _FileBody:
@@ -331,7 +335,7 @@ def _iprange_child(path: str) -> dict[str, float]:
         entries = sum(1 for _ in out)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"iprange failed with exit code {os.waitstatus_to_exitcode(status)}")
-    peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    peak = _maxrss_bytes(usage.ru_maxrss)
     return {"wall": wall, "peak_max": peak, "peak": peak, "baseline": 0, "floor": before, "entries": entries}
 
 

@@ -27,7 +27,7 @@ from threatfeed.engine import spans as S
 from threatfeed.engine.classify import Collector, converted
 from threatfeed.engine.decode import BodyNotUnderstood
 from threatfeed.engine.formats import text as T
-from threatfeed.engine.ipv4 import block_texts, scan_address_lines
+from threatfeed.engine.ipv4 import block_text, scan_address_lines
 from threatfeed.engine.packing import first_blocks, ip_lines
 from threatfeed.engine.parse import policy_for
 from threatfeed.engine.state import decode_spans, encode_spans, row_names
@@ -349,6 +349,10 @@ def test_ip_lines_render_single_blocks_and_decompose_the_rest():
     assert ip_lines(spans) == ["45.0.0.1", "45.0.1.0/24", "45.0.3.1", "45.0.3.2/31", "45.0.3.4/31", "45.0.3.6"]
 
 
+def _entries(text: bytes) -> list[str]:
+    return text.decode("ascii").split("\n")[:-1]
+
+
 def test_block_texts_write_every_octet_and_prefix_as_ipaddress_does():
     # every octet value in every position, every prefix length, the first and last addresses
     rng = np.random.default_rng(7)
@@ -369,8 +373,8 @@ def test_block_texts_write_every_octet_and_prefix_as_ipaddress_does():
         str(ipaddress.IPv4Address(n)) if p == 32 else f"{ipaddress.IPv4Address(n)}/{p}"
         for n, p in zip(networks.tolist(), prefixes.tolist(), strict=True)
     ]
-    assert block_texts(networks, prefixes) == expected
-    assert block_texts(networks[:0], prefixes[:0]) == []
+    assert _entries(block_text(networks, prefixes)) == expected
+    assert _entries(block_text(networks[:0], prefixes[:0])) == []
 
 
 # ---- state: names seen at several confidences over several runs ---------------------------------------------

@@ -163,7 +163,7 @@ class LinesAt(Sequence[str]):
     def __getitem__(self, k: int | slice) -> str | list[str]:
         if isinstance(k, slice):
             return self.lines_at(self.positions[k])
-        return self.lines_at(self.positions[k : k + 1] if k >= 0 else self.positions[[k]])[0]
+        return self.lines_at(self.positions[[k]])[0]
 
 
 # (kind, start-or-name, end, corrections)

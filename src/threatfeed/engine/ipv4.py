@@ -68,16 +68,11 @@ def _words(texts: list[str]) -> np.ndarray:
     return np.array([int.from_bytes(t.encode().ljust(4, b"\0"), "little") for t in texts], dtype="<u4")
 
 
-#: For :func:`block_texts`: the first three octets with their dot, the last octet, and each ``/prefix`` suffix
+#: For :func:`block_text`: the first three octets with their dot, the last octet, and each ``/prefix`` suffix
 #: (none for /32), each padded with NUL to one 32-bit word (no entry contains NUL: the padding is dropped afterwards).
 _OCTET_DOT_WORDS = _words([f"{i}." for i in range(256)])
 _OCTET_WORDS = _words([str(i) for i in range(256)])
 _SUFFIX_WORDS = _words([f"/{p}" if p < 32 else "" for p in range(33)])
-
-
-def block_texts(networks: np.ndarray, prefixes: np.ndarray) -> list[str]:
-    """List entries for CIDR blocks (:func:`block_text`), one string each."""
-    return block_text(networks, prefixes).decode("ascii").split("\n")[:-1]
 
 
 def block_text(networks: np.ndarray, prefixes: np.ndarray) -> bytes:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from threatfeed.engine import domains as D
-from threatfeed.engine.ipv4 import block_text, block_texts, scan_address_lines
+from threatfeed.engine.ipv4 import block_text, scan_address_lines
 from threatfeed.engine.model import EngineSettings, ListOutput
 from threatfeed.engine.policy import Policy
 from threatfeed.engine.spans import (
@@ -199,8 +199,8 @@ def _name_counts(feeds: Mapping[str, FeedState]) -> Counter[str] | None:
 def ip_lines(spans: Spans) -> list[str]:
     """List entries for an address set, in address order: its CIDR blocks
     (:func:`~threatfeed.engine.spans.block_arrays`) rendered all at once
-    (:func:`~threatfeed.engine.ipv4.block_texts`)."""
-    return block_texts(*block_arrays(spans))
+    (:class:`Lines`)."""
+    return Lines(spans, []).as_list()
 
 
 class Lines:
